@@ -1,0 +1,233 @@
+import secrets
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from timezone_field import TimeZoneField
+
+from orders.phones import normalize_phone
+from orders.transitions import TRANSITIONS, OrderStatus, PaymentMethod, transition_kwargs
+
+MONEY = {"max_digits": 12, "decimal_places": 2, "validators": [MinValueValidator(Decimal("0"))]}
+
+
+def new_webhook_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class Store(models.Model):
+    class Platform(models.TextChoices):
+        SHOPIFY = "shopify", "Shopify"
+        WOOCOMMERCE = "woocommerce", "WooCommerce"
+        YOUCAN = "youcan", "YouCan"
+        CUSTOM = "custom", "Custom / API"
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(unique=True)
+    platform = models.CharField(max_length=20, choices=Platform.choices, default=Platform.CUSTOM)
+    currency = models.CharField(max_length=3, default="MAD", help_text="ISO 4217 code, e.g. MAD")
+    default_phone_region = models.CharField(
+        max_length=2, default="MA", help_text="ISO 3166 country used to read local phone numbers"
+    )
+    time_zone = TimeZoneField(default="Africa/Casablanca")
+    # Verifies inbound store webhooks (HMAC). Never rendered in admin or logs.
+    webhook_secret = models.CharField(max_length=128, default=new_webhook_secret, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Customer(models.Model):
+    class Language(models.TextChoices):
+        ENGLISH = "en", "English"
+        FRENCH = "fr", "Français"
+        ARABIC = "ar", "العربية"
+
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="customers")
+    name = models.CharField(max_length=200)
+    phone_raw = models.CharField("phone as given", max_length=40, blank=True)
+    # E.164, derived from phone_raw with the store's region; empty when the number is invalid.
+    phone = models.CharField(max_length=20, blank=True, db_index=True, editable=False)
+    email = models.EmailField(blank=True, db_index=True)
+    language = models.CharField(max_length=2, choices=Language.choices, default=Language.FRENCH)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store", "phone"],
+                condition=~models.Q(phone=""),
+                name="customer_unique_phone_per_store",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def phone_is_valid(self) -> bool:
+        return bool(self.phone)
+
+    def save(self, *args, **kwargs):
+        self.phone = normalize_phone(self.phone_raw, self.store.default_phone_region) or ""
+        if kwargs.get("update_fields") is not None and "phone_raw" in kwargs["update_fields"]:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "phone"}
+        super().save(*args, **kwargs)
+
+
+def _transition(name: str):
+    return transition(**transition_kwargs(name))
+
+
+class Order(ConcurrentTransitionMixin, models.Model):
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="orders")
+    external_id = models.CharField(max_length=100, help_text="The order's id on the store platform")
+    number = models.CharField("order number", max_length=50, help_text="What the customer sees, e.g. #1042")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
+    payment_method = models.CharField(max_length=10, choices=PaymentMethod.choices)
+    currency = models.CharField(max_length=3)
+    total_amount = models.DecimalField(**MONEY)
+    cod_amount = models.DecimalField(
+        "amount to collect", **MONEY, default=Decimal("0"), help_text="Cash the courier collects (COD)"
+    )
+    shipping_address = models.TextField(blank=True)
+    shipping_city = models.CharField(max_length=100, blank=True, db_index=True)
+    notes = models.TextField(blank=True)
+    tags = models.JSONField(default=list, blank=True)
+
+    # Written only by orders.services.order_transition (protected: plain assignment raises).
+    status = FSMField(choices=OrderStatus.choices, default=OrderStatus.PLACED, protected=True, db_index=True)
+    # Bumped by every transition: orders the audit trail and keys what a transition causes.
+    status_version = models.PositiveIntegerField(default=0, editable=False)
+    status_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    placed_at = models.DateTimeField(db_index=True, help_text="When the customer placed it on the store")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-placed_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store", "external_id"], name="order_unique_external_id_per_store"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(cod_amount__lte=models.F("total_amount"))
+                | models.Q(payment_method=PaymentMethod.PREPAID),
+                name="order_cod_amount_within_total",
+            ),
+        ]
+        indexes = [models.Index(fields=["store", "status"], name="order_store_status_idx")]
+        permissions = [(spec.permission, spec.permission_label) for spec in TRANSITIONS]
+
+    def __str__(self) -> str:
+        return f"{self.number} ({self.store})"
+
+    # --- transitions: bodies stay empty; the table says where each may go --------------------
+    @_transition("request_confirmation")
+    def request_confirmation(self): ...
+
+    @_transition("accept")
+    def accept(self): ...
+
+    @_transition("confirm")
+    def confirm(self): ...
+
+    @_transition("cancel")
+    def cancel(self): ...
+
+    @_transition("start_processing")
+    def start_processing(self): ...
+
+    @_transition("ship")
+    def ship(self): ...
+
+    @_transition("mark_in_transit")
+    def mark_in_transit(self): ...
+
+    @_transition("mark_out_for_delivery")
+    def mark_out_for_delivery(self): ...
+
+    @_transition("fail_delivery")
+    def fail_delivery(self): ...
+
+    @_transition("reschedule_delivery")
+    def reschedule_delivery(self): ...
+
+    @_transition("deliver")
+    def deliver(self): ...
+
+    @_transition("initiate_return")
+    def initiate_return(self): ...
+
+    @_transition("mark_returned")
+    def mark_returned(self): ...
+
+    @_transition("refund")
+    def refund(self): ...
+
+
+class OrderItem(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items")
+    sku = models.CharField(max_length=100, blank=True)
+    title = models.CharField(max_length=300)
+    quantity = models.PositiveIntegerField(default=1)
+    unit_price = models.DecimalField(**MONEY)
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.title}"
+
+    @property
+    def line_total(self) -> Decimal:
+        return self.unit_price * self.quantity
+
+
+class OrderEvent(models.Model):
+    """Append-only audit trail: one row per status change (and, later, per notable fact)."""
+
+    class Source(models.TextChoices):
+        STORE = "store", "Store"
+        CARRIER = "carrier", "Carrier"
+        AGENT = "agent", "Agent"
+        CUSTOMER = "customer", "Customer"
+        AUTOMATION = "automation", "Automation"
+        SYSTEM = "system", "System"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    type = models.CharField(max_length=50, help_text="What happened, in the past tense")
+    transition = models.CharField(max_length=50, blank=True)
+    from_status = models.CharField(max_length=30, choices=OrderStatus.choices, blank=True)
+    to_status = models.CharField(max_length=30, choices=OrderStatus.choices, blank=True)
+    status_version = models.PositiveIntegerField(null=True, blank=True)
+    source = models.CharField(max_length=20, choices=Source.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.TextField(blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            # Two events can never claim the same status change of one order.
+            models.UniqueConstraint(
+                fields=["order", "status_version"], name="order_event_unique_status_version"
+            ),
+            models.UniqueConstraint(
+                fields=["order", "idempotency_key"],
+                condition=models.Q(idempotency_key__isnull=False),
+                name="order_event_unique_idempotency_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} ({self.from_status} → {self.to_status})"

@@ -1,0 +1,71 @@
+import ipaddress
+import os
+import socket
+
+import pytest
+from django.conf import settings
+
+from config.celery import app as celery_app
+
+# --- No network except loopback -----------------------------------------------------------------
+_real_connect = socket.socket.connect
+
+
+def _loopback_only_connect(sock, address):
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
+        host = address[0]
+        try:
+            allowed = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            allowed = host == "localhost"
+        if not allowed:
+            raise ConnectionRefusedError(f"tests may only connect to loopback, not {host}")
+    return _real_connect(sock, address)
+
+
+socket.socket.connect = _loopback_only_connect
+
+
+# --- Services the environment provides ------------------------------------------------------
+def on_postgres() -> bool:
+    return settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+
+def on_redis_broker() -> bool:
+    return settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://"))
+
+
+def pytest_collection_modifyitems(config, items):
+    no_pg = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL=postgres://...")
+    no_broker = pytest.mark.skip(reason="needs a Redis broker: set CELERY_BROKER_URL=redis://...")
+    for item in items:
+        if "postgres" in item.keywords and not on_postgres():
+            item.add_marker(no_pg)
+        if "broker" in item.keywords and not on_redis_broker():
+            item.add_marker(no_broker)
+
+
+# CI sets LIVRA_FORBID_SKIPS=1: a test that needs a service must run there, never skip.
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped:
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if os.environ.get("LIVRA_FORBID_SKIPS") == "1" and _skipped:
+        print(f"\nLIVRA_FORBID_SKIPS=1 but {len(_skipped)} test(s) were skipped:")
+        for nodeid in _skipped:
+            print(f"  {nodeid}")
+        session.exitstatus = 1
+
+
+# --- Celery: tasks run inline unless a test starts a real worker ----------------------------
+@pytest.fixture(autouse=True)
+def celery_runs_tasks_inline():
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+    yield
+    celery_app.conf.task_always_eager = False

@@ -1,0 +1,89 @@
+"""factory-boy factories. Orders in a given status are walked there through the real service."""
+
+from decimal import Decimal
+
+import factory
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.utils import timezone
+
+from orders.models import Customer, Order, OrderEvent, OrderItem, Store
+from orders.services import order_transition
+from orders.transitions import PaymentMethod, shortest_path
+
+
+class StoreFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Store
+        django_get_or_create = ("slug",)
+
+    name = factory.Sequence(lambda n: f"Store {n}")
+    slug = factory.Sequence(lambda n: f"store-{n}")
+    platform = Store.Platform.SHOPIFY
+    currency = "MAD"
+    default_phone_region = "MA"
+
+
+class CustomerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Customer
+
+    store = factory.SubFactory(StoreFactory)
+    name = factory.Faker("name", locale="fr_FR")
+    phone_raw = factory.Sequence(lambda n: f"06{10000000 + n:08d}")
+    email = factory.Sequence(lambda n: f"customer{n}@example.com")
+    language = Customer.Language.FRENCH
+
+
+class OrderFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Order
+
+    store = factory.SubFactory(StoreFactory)
+    customer = factory.SubFactory(CustomerFactory, store=factory.SelfAttribute("..store"))
+    external_id = factory.Sequence(lambda n: str(5_000_000 + n))
+    number = factory.Sequence(lambda n: f"#{1001 + n}")
+    payment_method = PaymentMethod.COD
+    currency = factory.SelfAttribute("store.currency")
+    total_amount = Decimal("249.00")
+    cod_amount = factory.LazyAttribute(
+        lambda o: o.total_amount if o.payment_method == PaymentMethod.COD else Decimal("0")
+    )
+    shipping_address = "12 Rue Ibn Battouta"
+    shipping_city = "Casablanca"
+    placed_at = factory.LazyFunction(timezone.now)
+
+
+class OrderItemFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = OrderItem
+
+    order = factory.SubFactory(OrderFactory)
+    title = "Caftan brodé"
+    quantity = 1
+    unit_price = Decimal("249.00")
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"agent{n}")
+    is_staff = True
+    password = factory.django.Password("correct horse battery staple")
+
+    @factory.post_generation
+    def groups(self, create, extracted, **kwargs):
+        for name in extracted or ():
+            self.groups.add(Group.objects.get(name=name))
+
+
+def order_in_status(status: str, **order_kwargs) -> Order:
+    """An order created at ``placed`` and moved to ``status`` through ``order_transition``."""
+    order = OrderFactory(**order_kwargs)
+    for name in shortest_path(status, order.payment_method):
+        order_transition(order, name, source=OrderEvent.Source.SYSTEM)
+    order.refresh_from_db()
+    return order
