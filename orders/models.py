@@ -71,15 +71,15 @@ class Customer(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    @property
-    def phone_is_valid(self) -> bool:
-        return bool(self.phone)
-
     def save(self, *args, **kwargs):
         self.phone = normalize_phone(self.phone_raw, self.store.default_phone_region) or ""
         if kwargs.get("update_fields") is not None and "phone_raw" in kwargs["update_fields"]:
             kwargs["update_fields"] = {*kwargs["update_fields"], "phone"}
         super().save(*args, **kwargs)
+
+    @property
+    def phone_is_valid(self) -> bool:
+        return bool(self.phone)
 
 
 def _transition(name: str):

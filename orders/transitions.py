@@ -204,8 +204,8 @@ def shortest_path(target: str, payment_method: str, start: str = S.PLACED) -> li
             return paths[status]
         probe = SimpleNamespace(status=status, payment_method=payment_method)
         for spec in TRANSITIONS:
-            if status in spec.sources and all(cond(probe) for cond in spec.conditions):
-                if spec.target not in paths:
-                    paths[spec.target] = [*paths[status], spec.name]
-                    queue.append(spec.target)
+            reachable = status in spec.sources and all(cond(probe) for cond in spec.conditions)
+            if reachable and spec.target not in paths:
+                paths[spec.target] = [*paths[status], spec.name]
+                queue.append(spec.target)
     raise ValueError(f"{target!r} cannot be reached from {start!r} by a {payment_method} order")
