@@ -19,6 +19,24 @@ from orders.transitions import TRANSITIONS_BY_NAME
 logger = logging.getLogger(__name__)
 
 
+def order_create(order: Order, *, source: str, actor=None) -> OrderEvent:
+    """Save a new order (status ``placed``) with the first event of its timeline."""
+    if order.pk is not None:
+        raise ValueError("order_create takes an unsaved order")
+    with transaction.atomic():
+        order.save()
+        event = OrderEvent.objects.create(
+            order=order,
+            type="placed",
+            to_status=order.status,
+            status_version=order.status_version,
+            source=source,
+            actor=actor,
+        )
+    logger.info("order created order_id=%s source=%s", order.pk, source)
+    return event
+
+
 def order_transition(
     order: Order | int,
     name: str,

@@ -1,0 +1,328 @@
+"""The ops agents' admin: order list, order page with its timeline, and status buttons.
+
+Status is never a form field here. The buttons on the order page post to ``transition_view``,
+which calls ``orders.services.order_transition`` (the one write path for status) and shows the
+domain error when the change is refused. django-fsm's ``FSMAdminMixin`` is deliberately not
+used: its own apply path would bypass the service, its lock and its audit row.
+"""
+
+import re
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import quote, unquote
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from orders.errors import OrderTransitionError
+from orders.models import Customer, Order, OrderEvent, OrderItem, Store
+from orders.phones import normalize_phone
+from orders.selectors import order_available_transitions, order_list_for_admin
+from orders.services import order_create, order_transition
+from orders.transitions import TRANSITIONS_BY_NAME, OrderStatus
+
+S = OrderStatus
+AMBER, BLUE, INDIGO, GREEN, RED, GREY = "#b7791f", "#2b6cb0", "#4c51bf", "#2f855a", "#c53030", "#718096"
+STATUS_COLOURS: dict[str, str] = {
+    S.PLACED: AMBER,
+    S.AWAITING_CONFIRMATION: AMBER,
+    S.CONFIRMED: BLUE,
+    S.PROCESSING: BLUE,
+    S.SHIPPED: INDIGO,
+    S.IN_TRANSIT: INDIGO,
+    S.OUT_FOR_DELIVERY: INDIGO,
+    S.DELIVERED: GREEN,
+    S.DELIVERY_FAILED: RED,
+    S.RTO_INITIATED: RED,
+    S.RETURNED: RED,
+    S.CANCELLED: GREY,
+    S.REFUNDED: GREY,
+}
+DEFAULT_PHONE_REGION = "MA"
+# Only terms made of phone characters are worth parsing as a phone number.
+PHONE_LIKE = re.compile(r"^\+?[\d\s().-]{6,}$")
+
+
+def status_badge(order: Order) -> str:
+    colour = STATUS_COLOURS.get(order.status, GREY)
+    return format_html(
+        '<span class="order-status-badge" style="background:{};color:#fff;padding:2px 8px;'
+        'border-radius:10px;white-space:nowrap">{}</span>',
+        colour,
+        order.get_status_display(),
+    )
+
+
+def phone_search_candidates(search_term: str) -> set[str]:
+    """The E.164 forms ``search_term`` may stand for, read with every store's phone region.
+
+    Agents type numbers the way customers say them (``0612345678``); customers are stored in
+    E.164 (``+212612345678``), which a substring search would miss.
+    """
+    term = search_term.strip()
+    if not PHONE_LIKE.match(term):
+        return set()
+    regions = {DEFAULT_PHONE_REGION, *Store.objects.values_list("default_phone_region", flat=True).distinct()}
+    return {phone for region in regions if (phone := normalize_phone(term, region))}
+
+
+# --- Store -----------------------------------------------------------------------------------
+@admin.register(Store)
+class StoreAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "platform", "currency", "default_phone_region", "time_zone"]
+    list_filter = ["platform"]
+    search_fields = ["name", "slug"]
+    # webhook_secret is listed nowhere on purpose: it is never rendered, not even read-only.
+    fields = ["name", "slug", "platform", "currency", "default_phone_region", "time_zone", "created_at"]
+    readonly_fields = ["created_at"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+# --- Customer --------------------------------------------------------------------------------
+class CustomerAdminForm(forms.ModelForm):
+    # No Meta: the admin builds it from CustomerAdmin's fields.
+    def clean(self):
+        cleaned = super().clean()
+        store = cleaned.get("store") or getattr(self.instance, "store", None)
+        phone_raw = cleaned.get("phone_raw")
+        if store is None or not phone_raw:
+            return cleaned
+        # The E.164 phone is derived on save, so the (store, phone) constraint cannot be
+        # checked by the form itself; catch the clash here rather than as a database error.
+        phone = normalize_phone(phone_raw, store.default_phone_region)
+        if phone and Customer.objects.filter(store=store, phone=phone).exclude(pk=self.instance.pk).exists():
+            self.add_error("phone_raw", f"Another customer of {store} already has the number {phone}.")
+        return cleaned
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    form = CustomerAdminForm
+    list_display = ["name", "phone_e164", "phone_raw", "email", "store", "language", "created_at"]
+    list_filter = ["store", "language"]
+    list_select_related = ["store"]
+    search_fields = ["name", "phone", "phone_raw", "email"]
+    fields = ["store", "name", "phone_raw", "phone_e164", "email", "language", "created_at", "updated_at"]
+    readonly_fields = ["phone_e164", "created_at", "updated_at"]
+
+    @admin.display(description="phone (E.164)", ordering="phone")
+    def phone_e164(self, obj):
+        return obj.phone or "invalid number"
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None:
+            readonly.append("store")  # a customer's orders belong to its store
+        return readonly
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        phones = phone_search_candidates(search_term)
+        if phones:
+            results |= queryset.filter(phone__in=phones)
+        return results, may_have_duplicates
+
+
+# --- Order -----------------------------------------------------------------------------------
+class OrderItemInline(admin.TabularInline):
+    model = OrderItem
+    fields = ["sku", "title", "quantity", "unit_price", "line_total"]
+    readonly_fields = ["line_total"]
+    extra = 0
+
+    @admin.display(description="line total")
+    def line_total(self, obj):
+        return obj.line_total if obj.pk else "-"
+
+
+class OrderEventInline(admin.TabularInline):
+    """The status timeline. The audit trail is append-only: nothing here can be added or changed."""
+
+    model = OrderEvent
+    verbose_name = "timeline event"
+    verbose_name_plural = "timeline"
+    fields = readonly_fields = ("when", "type", "from_to", "source", "actor", "reason")
+    extra = 0
+    can_delete = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor")
+
+    @admin.display(description="when")
+    def when(self, event):
+        return event.created_at
+
+    @admin.display(description="from → to")
+    def from_to(self, event):
+        return f"{event.get_from_status_display() or '-'} → {event.get_to_status_display() or '-'}"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class OrderAdminForm(forms.ModelForm):
+    # No Meta: the admin builds it from OrderAdmin's fieldsets.
+    def clean(self):
+        cleaned = super().clean()
+        store, customer = cleaned.get("store"), cleaned.get("customer")
+        if store is not None and customer is not None and customer.store_id != store.pk:
+            self.add_error("customer", f"{customer} is a customer of {customer.store}, not of {store}.")
+        return cleaned
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    form = OrderAdminForm
+    change_form_template = "admin/orders/order/change_form.html"
+    list_display = [
+        "number",
+        "store",
+        "customer_name",
+        "customer_phone",
+        "payment_method",
+        "total",
+        "status_badge",
+        "placed_at",
+    ]
+    list_display_links = ["number"]
+    list_filter = ["status", "store", "payment_method", ("placed_at", admin.DateFieldListFilter)]
+    search_fields = ["number", "external_id", "customer__name", "customer__phone", "customer__email"]
+    search_help_text = "Order number, store order id, customer name, phone (as typed) or e-mail."
+    date_hierarchy = "placed_at"
+    autocomplete_fields = ["customer"]
+    inlines = [OrderItemInline, OrderEventInline]
+    fieldsets = [
+        (None, {"fields": ["store", "number", "external_id", "customer", "placed_at"]}),
+        ("Status", {"fields": ["status", "status_version", "status_changed_at"]}),
+        ("Payment", {"fields": ["payment_method", "currency", "total_amount", "cod_amount"]}),
+        ("Delivery", {"fields": ["shipping_address", "shipping_city", "notes", "tags"]}),
+        ("Record", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
+    ]
+    # Status is written only by order_transition (the buttons): never an editable field.
+    readonly_fields = ["status", "status_version", "status_changed_at", "created_at", "updated_at"]
+    # What the store platform said the order is; fixed once the order exists.
+    readonly_once_created = [
+        "store",
+        "number",
+        "external_id",
+        "customer",
+        "payment_method",
+        "currency",
+        "placed_at",
+    ]
+
+    # --- list ----------------------------------------------------------------------------
+    def get_queryset(self, request):
+        queryset = order_list_for_admin()
+        ordering = self.get_ordering(request)
+        return queryset.order_by(*ordering) if ordering else queryset
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        phones = phone_search_candidates(search_term)
+        if phones:
+            results |= queryset.filter(customer__phone__in=phones)
+        return results, may_have_duplicates
+
+    @admin.display(description="customer", ordering="customer__name")
+    def customer_name(self, order):
+        return order.customer.name
+
+    @admin.display(description="phone", ordering="customer__phone")
+    def customer_phone(self, order):
+        return order.customer.phone or order.customer.phone_raw
+
+    @admin.display(description="total", ordering="total_amount")
+    def total(self, order):
+        return f"{order.total_amount} {order.currency}"
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, order):
+        return status_badge(order)
+
+    # --- order page ----------------------------------------------------------------------
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None:
+            readonly += [name for name in self.readonly_once_created if name not in readonly]
+        return readonly
+
+    def get_inlines(self, request, obj):
+        # The timeline (and any inline other apps add) only exists once the order does.
+        return self.inlines if obj is not None else [OrderItemInline]
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and not add:
+            names = order_available_transitions(obj, request.user)
+            context.update(
+                order_status_badge=status_badge(obj),
+                order_transitions=[TRANSITIONS_BY_NAME[name] for name in names],
+                order_transition_url=reverse(
+                    f"{self.admin_site.name}:orders_order_transition", args=[quote(obj.pk)]
+                ),
+            )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            order_create(obj, source=OrderEvent.Source.AGENT, actor=request.user)
+            return
+        # Write only what the form edits, never the status columns (order_transition owns them).
+        # A transition may have committed since the page loaded; the edit does not touch the
+        # status, so take the current one rather than fail on django-fsm's concurrency guard.
+        obj.refresh_from_db(fields=["status"])
+        concrete = {field.name for field in Order._meta.concrete_fields}
+        obj.save(update_fields=[name for name in form.fields if name in concrete] + ["updated_at"])
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    # --- status buttons ------------------------------------------------------------------
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        custom = [
+            path(
+                "<path:object_id>/transition/",
+                self.admin_site.admin_view(self.transition_view),
+                name="{}_{}_transition".format(*info),
+            )
+        ]
+        return custom + super().get_urls()
+
+    def transition_view(self, request, object_id):
+        """Apply the transition a button on the order page asked for, through the service."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        order = self.get_object(request, unquote(object_id))
+        if order is None:
+            raise Http404("No such order.")
+        if not self.has_view_permission(request, order):
+            raise PermissionDenied
+
+        name = request.POST.get("transition", "")
+        try:
+            order_transition(
+                order,
+                name,
+                source=OrderEvent.Source.AGENT,
+                actor=request.user,
+                reason=request.POST.get("reason", "").strip(),
+                expected_status=request.POST.get("expected_status") or None,
+            )
+        except OrderTransitionError as err:
+            messages.error(request, str(err))
+        else:
+            messages.success(request, f"Order {order.number} is now {order.get_status_display().lower()}.")
+
+        change_url = reverse(f"{self.admin_site.name}:orders_order_change", args=[quote(order.pk)])
+        return HttpResponseRedirect(change_url)
