@@ -73,7 +73,7 @@ def order_transition(
     order_id = order.pk if isinstance(order, Order) else order
     try:
         with transaction.atomic():
-            locked = Order.objects.select_for_update().select_related("store").get(pk=order_id)
+            locked = Order.objects.select_for_update().get(pk=order_id)
             if idempotency_key is not None:
                 first = OrderEvent.objects.filter(order=locked, idempotency_key=idempotency_key).first()
                 if first is not None:

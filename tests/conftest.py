@@ -7,6 +7,9 @@ from django.conf import settings
 
 from config.celery import app as celery_app
 
+# Real Celery worker fixtures (celery_worker, celery_idle_queue) for tests marked `broker`.
+pytest_plugins = ["tests.celery_worker"]
+
 # --- No network except loopback -----------------------------------------------------------------
 _real_connect = socket.socket.connect
 
