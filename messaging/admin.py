@@ -2,8 +2,8 @@
 
 from django.contrib import admin
 
-import orders.admin  # noqa: F401 - registers OrderAdmin, which the inline below joins
 from messaging.models import Message
+from orders.admin import ReadOnlyAdminMixin  # also registers OrderAdmin, which the inline joins
 from orders.models import Order
 
 MESSAGE_FIELDS = (
@@ -23,19 +23,6 @@ MESSAGE_FIELDS = (
 )
 
 
-class ReadOnlyAdminMixin:
-    """Visible to whoever may view messages; nobody adds, changes or deletes them here."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(Message)
 class MessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["created_at", "order", "event", "channel", "provider", "status", "attempts", "sent_at"]
@@ -51,16 +38,9 @@ class MessageInline(ReadOnlyAdminMixin, admin.TabularInline):
 
     model = Message
     verbose_name_plural = "messages to the customer"
-    fields = readonly_fields = (
-        "created_at",
-        "event",
-        "channel",
-        "provider",
-        "status",
-        "provider_message_id",
-        "attempts",
-        "error",
-        "sent_at",
+    # The order page already says which order and customer; bodies are read on the message page.
+    fields = readonly_fields = tuple(
+        name for name in MESSAGE_FIELDS if name not in {"order", "customer", "body", "idempotency_key"}
     )
     extra = 0
     can_delete = False

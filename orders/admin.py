@@ -68,6 +68,32 @@ def phone_search_candidates(search_term: str) -> set[str]:
     return {phone for region in regions if (phone := normalize_phone(term, region))}
 
 
+class PhoneSearchMixin:
+    """Adds matches on ``phone_search_field`` for a search term typed as a local phone number."""
+
+    phone_search_field = "phone"
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        phones = phone_search_candidates(search_term)
+        if phones:
+            results |= queryset.filter(**{f"{self.phone_search_field}__in": phones})
+        return results, may_have_duplicates
+
+
+class ReadOnlyAdminMixin:
+    """Visible to whoever may view the rows; nobody adds, changes or deletes them here."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 # --- Store -----------------------------------------------------------------------------------
 @admin.register(Store)
 class StoreAdmin(admin.ModelAdmin):
@@ -98,7 +124,7 @@ class CustomerAdminForm(forms.ModelForm):
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(PhoneSearchMixin, admin.ModelAdmin):
     form = CustomerAdminForm
     list_display = ["name", "phone_e164", "phone_raw", "email", "store", "language", "created_at"]
     list_filter = ["store", "language"]
@@ -117,13 +143,6 @@ class CustomerAdmin(admin.ModelAdmin):
             readonly.append("store")  # a customer's orders belong to its store
         return readonly
 
-    def get_search_results(self, request, queryset, search_term):
-        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        phones = phone_search_candidates(search_term)
-        if phones:
-            results |= queryset.filter(phone__in=phones)
-        return results, may_have_duplicates
-
 
 # --- Order -----------------------------------------------------------------------------------
 class OrderItemInline(admin.TabularInline):
@@ -137,7 +156,7 @@ class OrderItemInline(admin.TabularInline):
         return obj.line_total if obj.pk else "-"
 
 
-class OrderEventInline(admin.TabularInline):
+class OrderEventInline(ReadOnlyAdminMixin, admin.TabularInline):
     """The status timeline. The audit trail is append-only: nothing here can be added or changed."""
 
     model = OrderEvent
@@ -158,15 +177,6 @@ class OrderEventInline(admin.TabularInline):
     def from_to(self, event):
         return f"{event.get_from_status_display() or '-'} → {event.get_to_status_display() or '-'}"
 
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 class OrderAdminForm(forms.ModelForm):
     # No Meta: the admin builds it from OrderAdmin's fieldsets.
@@ -179,8 +189,9 @@ class OrderAdminForm(forms.ModelForm):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(PhoneSearchMixin, admin.ModelAdmin):
     form = OrderAdminForm
+    phone_search_field = "customer__phone"
     change_form_template = "admin/orders/order/change_form.html"
     list_display = [
         "number",
@@ -224,13 +235,6 @@ class OrderAdmin(admin.ModelAdmin):
         queryset = order_list_for_admin()
         ordering = self.get_ordering(request)
         return queryset.order_by(*ordering) if ordering else queryset
-
-    def get_search_results(self, request, queryset, search_term):
-        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        phones = phone_search_candidates(search_term)
-        if phones:
-            results |= queryset.filter(customer__phone__in=phones)
-        return results, may_have_duplicates
 
     @admin.display(description="customer", ordering="customer__name")
     def customer_name(self, order):
