@@ -160,3 +160,7 @@ if not DEBUG:
     CSRF_COOKIE_HTTPONLY = False
     SECURE_CONTENT_TYPE_NOSNIFF = True
     X_FRAME_OPTIONS = "DENY"
+
+# --- Livra ------------------------------------------------------------------------------------
+# The public base URL providers call back (delivery receipts, inbound messages).
+LIVRA_PUBLIC_URL = os.environ.get("LIVRA_PUBLIC_URL", "http://127.0.0.1:8000")

@@ -1,8 +1,14 @@
 from celery import shared_task
 
-from messaging.services import message_send
+from messaging.services.outbox import message_send
+from messaging.services.sweep import outbox_sweep
 
 
 @shared_task(name="messaging.message_send")
 def message_send_task(message_id: int) -> None:
     message_send(message_id)
+
+
+@shared_task(name="messaging.outbox_sweep")
+def outbox_sweep_task() -> dict:
+    return vars(outbox_sweep())

@@ -56,6 +56,9 @@ class Customer(models.Model):
     phone = models.CharField(max_length=20, blank=True, db_index=True, editable=False)
     email = models.EmailField(blank=True, db_index=True)
     language = models.CharField(max_length=2, choices=Language.choices, default=Language.FRENCH)
+    preferred_channel = models.CharField(
+        max_length=20, blank=True, help_text="Tried first when the customer has consent there, e.g. whatsapp"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

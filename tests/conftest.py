@@ -78,3 +78,15 @@ def celery_runs_tasks_inline():
 def fast_password_hashing(settings):
     # Real hashing costs ~0.3 s per user; tests create many users and prove nothing about it.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def default_message_templates(request):
+    # Transactional tests flush every table, data migrations' rows included; put the default
+    # templates back so messages can be rendered (what a real deployment always has).
+    marker = request.node.get_closest_marker("django_db")
+    if marker is not None and marker.kwargs.get("transaction"):
+        request.getfixturevalue("transactional_db")
+        from messaging.default_templates import install_default_templates
+
+        install_default_templates()

@@ -38,6 +38,7 @@ class CustomerFactory(factory.django.DjangoModelFactory):
 class OrderFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Order
+        skip_postgeneration_save = True
 
     store = factory.SubFactory(StoreFactory)
     customer = factory.SubFactory(CustomerFactory, store=factory.SelfAttribute("..store"))
@@ -52,6 +53,12 @@ class OrderFactory(factory.django.DjangoModelFactory):
     shipping_address = "12 Rue Ibn Battouta"
     shipping_city = "Casablanca"
     placed_at = factory.LazyFunction(timezone.now)
+    # Messages name the items, so an order comes with one unless a test says otherwise.
+    item = factory.RelatedFactory(
+        "tests.factories.OrderItemFactory",
+        factory_related_name="order",
+        unit_price=factory.SelfAttribute("..total_amount"),
+    )
 
 
 class OrderItemFactory(factory.django.DjangoModelFactory):

@@ -1,0 +1,330 @@
+"""The outbox: notifications and their messages, sent after commit, retried, and fallen back.
+
+Every step that changes a row runs in a short transaction; the provider call runs outside any.
+"""
+
+import logging
+import random
+from datetime import timedelta
+
+from django.conf import settings as django_settings
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from messaging.events import TRANSITION_EVENTS, URGENT_EVENTS
+from messaging.models import Consent, Message, MessageAttempt, MessageStatusChange, Notification, Purpose
+from messaging.providers import (
+    ErrorKind,
+    OutboundMessage,
+    ProviderConfig,
+    ProviderError,
+    TemplateRef,
+    get_provider,
+)
+from messaging.services.consent import consent_record
+from messaging.services.rendering import RenderError, order_context, render_text, template_for
+from messaging.services.routing import (
+    channel_provider_for,
+    contact_point,
+    messaging_settings_for,
+    quiet_hours_end,
+    route_channels,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 6
+BACKOFF_BASE_SECONDS = 30
+BACKOFF_CAP_SECONDS = 3600
+SENDING_LEASE = timedelta(seconds=120)
+LOST_KICK_GRACE = timedelta(seconds=60)
+
+# Provider error kind → the message status it ends in (all but retryable/unknown end the channel).
+FINAL_STATUS_FOR = {
+    ErrorKind.PERMANENT: Message.Status.FAILED,
+    ErrorKind.OPTED_OUT: Message.Status.UNDELIVERABLE,
+    ErrorKind.INVALID_RECIPIENT: Message.Status.UNDELIVERABLE,
+    ErrorKind.WINDOW_CLOSED: Message.Status.UNDELIVERABLE,
+}
+
+
+# --- creating -------------------------------------------------------------------------------
+def notification_create_for_status_change(order, *, transition_name: str) -> Notification | None:
+    """Plan the customer's notification for this status change and queue its first message.
+
+    Called from the FSM signal inside ``order_transition``'s transaction; ``status_version``
+    (bumped under the row lock) makes the idempotency key unique per status change.
+    """
+    event = TRANSITION_EVENTS.get(transition_name)
+    if event is None:
+        return None
+    return notification_create(order, event=event, key=f"order:{order.pk}:v{order.status_version}:{event}")
+
+
+def notification_create(order, *, event: str, key: str, purpose: str = Purpose.TRANSACTIONAL) -> Notification:
+    existing = Notification.objects.filter(idempotency_key=key).first()
+    if existing is not None:
+        return existing  # a repeated trigger is a no-op
+    customer = order.customer
+    settings = messaging_settings_for(order.store)
+    channels = route_channels(customer, settings, purpose)
+    notification = Notification.objects.create(
+        order=order,
+        customer=customer,
+        event=event,
+        purpose=purpose,
+        urgent=event in URGENT_EVENTS,
+        channels=channels,
+        idempotency_key=key,
+        status=Notification.Status.PENDING if channels else Notification.Status.NO_CHANNEL,
+    )
+    if channels:
+        message_create(notification, channels[0])
+    else:
+        logger.info("notification has no usable channel notification_id=%s", notification.pk)
+    return notification
+
+
+def message_create(
+    notification: Notification, channel: str, *, fallback_from=None, reason: str = ""
+) -> Message:
+    """Queue ``notification`` on ``channel`` and kick the send after commit (or at quiet hours' end)."""
+    order = notification.order
+    provider = channel_provider_for(order.store, channel)
+    now = timezone.now()
+    not_before = None if notification.urgent else quiet_hours_end(messaging_settings_for(order.store), now)
+    message = Message.objects.create(
+        notification=notification,
+        order=order,
+        customer=notification.customer,
+        event=notification.event,
+        channel=channel,
+        provider=provider.provider,
+        recipient=contact_point(notification.customer, channel),
+        idempotency_key=f"{notification.idempotency_key}:{channel}",
+        next_attempt_at=not_before or now,
+        fallback_from=fallback_from,
+        fallback_reason=reason,
+    )
+    _status_change(message, "", Message.Status.QUEUED, "outbox", reason or "queued")
+    if not_before is None:
+        message_kick_on_commit(message.pk)
+    # else: held for quiet hours; the outbox sweep sends it when the window opens.
+    return message
+
+
+def message_kick_on_commit(message_id: int, countdown: float | None = None) -> None:
+    from messaging.tasks import message_send_task
+
+    transaction.on_commit(lambda: message_send_task.apply_async((message_id,), countdown=countdown))
+
+
+# --- sending --------------------------------------------------------------------------------
+def message_send(message_id: int) -> Message | None:
+    """Claim, call the provider outside any transaction, record the outcome."""
+    claimed = _claim(message_id)
+    if claimed is None:
+        return None
+    message, attempt, outbound, config = claimed
+    try:
+        result = get_provider(message.provider).send(outbound, config)
+    except ProviderError as exc:
+        return _record_failure(message.pk, attempt.pk, exc)
+    except Exception as exc:  # a bug or an unexpected library error: retry, capped, and keep the text
+        logger.exception(
+            "provider raised unexpectedly message_id=%s provider=%s", message.pk, message.provider
+        )
+        return _record_failure(message.pk, attempt.pk, ProviderError(ErrorKind.RETRYABLE, "", repr(exc)))
+    return _record_accepted(message.pk, attempt.pk, result.provider_message_id)
+
+
+def _claim(message_id: int):
+    now = timezone.now()
+    with transaction.atomic():
+        message = (
+            Message.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("notification", "order__store", "customer")
+            .filter(pk=message_id, status=Message.Status.QUEUED)
+            .first()
+        )
+        if message is None or (message.next_attempt_at and message.next_attempt_at > now):
+            return None  # someone else has it, it is done, or it is not due yet
+        try:
+            outbound, template = _outbound(message)
+        except RenderError as exc:
+            _finish(message, Message.Status.FAILED, "render_error", str(exc), "outbox")
+            _advance(message, f"template could not be rendered: {exc}")
+            return None
+        message.template = template
+        message.body, message.subject = outbound.body, outbound.subject
+        message.status = Message.Status.SENDING
+        message.attempts += 1
+        message.lease_expires_at = now + SENDING_LEASE
+        message.save(update_fields=["template", "body", "subject", "status", "attempts", "lease_expires_at"])
+        attempt = MessageAttempt.objects.create(
+            message=message, number=message.attempts, provider=message.provider, started_at=now
+        )
+        _status_change(
+            message, Message.Status.QUEUED, Message.Status.SENDING, "send task", f"attempt {attempt.number}"
+        )
+    configured = channel_provider_for(message.order.store, message.channel)
+    config = ProviderConfig(configured.provider, configured.sender, configured.credentials_env_prefix)
+    return message, attempt, outbound, config
+
+
+def _outbound(message: Message):
+    order, customer = message.order, message.customer
+    template = template_for(order.store, message.event, message.channel, customer.language)
+    if template is None:
+        raise RenderError(f"no template for {message.event} on {message.channel}")
+    context = order_context(order, customer.language)
+    body = render_text(template.body, context)
+    subject = render_text(template.subject, context) if template.subject else ""
+    ref = None
+    if template.whatsapp_template_name or template.twilio_content_sid or template.sendgrid_template_id:
+        ref = TemplateRef(
+            whatsapp_name=template.whatsapp_template_name,
+            whatsapp_language=template.whatsapp_language_code or customer.language,
+            body_parameters=tuple(
+                render_text("{" + name + "}", context) for name in template.body_parameters
+            ),
+            quick_replies=tuple(template.buttons),
+            twilio_content_sid=template.twilio_content_sid,
+            sendgrid_template_id=template.sendgrid_template_id,
+            data={name: value for name, value in context.items() if value not in (None, "")},
+        )
+    outbound = OutboundMessage(
+        message_id=message.pk,
+        channel=message.channel,
+        to=message.recipient,
+        sender=channel_provider_for(order.store, message.channel).sender,
+        body=body,
+        subject=subject,
+        template=ref,
+        correlation={"message_id": str(message.pk), "order_id": str(order.pk)},
+        status_callback_url=status_callback_url(message.provider, order.store.slug),
+    )
+    return outbound, template
+
+
+def status_callback_url(provider: str, store_slug: str) -> str:
+    path = reverse("messaging:provider-status", args=[provider, store_slug])
+    return f"{django_settings.LIVRA_PUBLIC_URL.rstrip('/')}{path}"
+
+
+def _record_accepted(message_id: int, attempt_id: int, provider_message_id: str) -> Message:
+    now = timezone.now()
+    with transaction.atomic():
+        message = Message.objects.select_for_update().get(pk=message_id)
+        MessageAttempt.objects.filter(pk=attempt_id).update(
+            outcome=MessageAttempt.Outcome.ACCEPTED, provider_message_id=provider_message_id, finished_at=now
+        )
+        if message.status != Message.Status.SENDING:
+            return message  # a receipt overtook us (fast providers do that); keep its news
+        message.provider_message_id = provider_message_id
+        message.sent_at = now
+        message.lease_expires_at = None
+        _set_status(message, Message.Status.SENT, "send task", "accepted by the provider")
+        message.save(update_fields=["provider_message_id", "sent_at", "lease_expires_at", "status"])
+    logger.info("message accepted message_id=%s provider=%s", message.pk, message.provider)
+    return message
+
+
+def _record_failure(message_id: int, attempt_id: int, exc: ProviderError) -> Message:
+    now = timezone.now()
+    with transaction.atomic():
+        message = (
+            Message.objects.select_for_update(of=("self",))
+            .select_related("notification", "customer")
+            .get(pk=message_id)
+        )
+        MessageAttempt.objects.filter(pk=attempt_id).update(
+            outcome=exc.kind.value,
+            error_code=exc.code,
+            error=exc.text[:2000],
+            retry_after_seconds=int(exc.retry_after) if exc.retry_after is not None else None,
+            finished_at=now,
+        )
+        message.error_code, message.error = exc.code, exc.text[:2000]
+        message.lease_expires_at = None
+        if exc.kind == ErrorKind.UNKNOWN:
+            # The request may have reached the provider: resending could text the customer twice.
+            _set_status(message, Message.Status.UNKNOWN, "send task", "no answer after the request went out")
+            message.save(update_fields=["error_code", "error", "lease_expires_at", "status"])
+        elif exc.kind == ErrorKind.RETRYABLE and message.attempts < MAX_ATTEMPTS:
+            delay = retry_delay(message.attempts, exc.retry_after)
+            message.next_attempt_at = now + timedelta(seconds=delay)
+            _set_status(
+                message, Message.Status.QUEUED, "send task", f"retry in {delay:.0f} s ({exc.code or 'error'})"
+            )
+            message.save(
+                update_fields=["error_code", "error", "lease_expires_at", "status", "next_attempt_at"]
+            )
+            message_kick_on_commit(message.pk, countdown=delay)
+        else:
+            status = FINAL_STATUS_FOR.get(exc.kind, Message.Status.FAILED)
+            if exc.kind == ErrorKind.OPTED_OUT:
+                consent_record(
+                    message.customer,
+                    message.channel,
+                    Consent.Status.OPTED_OUT,
+                    source=Consent.Source.PROVIDER,
+                    evidence={"provider": message.provider, "error_code": exc.code, "message_id": message.pk},
+                )
+            _finish(message, status, exc.code, exc.text, "send task")
+            _advance(message, f"{exc.kind.value} on {message.channel} ({exc.code or 'no code'})")
+    logger.info("message send failed message_id=%s kind=%s code=%s", message.pk, exc.kind.value, exc.code)
+    return message
+
+
+def retry_delay(attempts: int, retry_after: float | None) -> float:
+    """Exponential backoff with full jitter; never sooner than the provider's Retry-After."""
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempts - 1))
+    delay = random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not security
+    return max(delay, retry_after or 0)
+
+
+# --- status bookkeeping ---------------------------------------------------------------------
+def _set_status(message: Message, status: str, source: str, detail: str) -> None:
+    _status_change(message, message.status, status, source, detail)
+    message.status = status
+
+
+def _status_change(message: Message, from_status: str, to_status: str, source: str, detail: str) -> None:
+    MessageStatusChange.objects.create(
+        message=message,
+        from_status=from_status,
+        to_status=to_status,
+        source=source,
+        detail=detail[:300],
+        at=timezone.now(),
+    )
+
+
+def _finish(message: Message, status: str, code: str, text: str, source: str) -> None:
+    message.error_code, message.error = code[:40], text[:2000]
+    message.failed_at = timezone.now()
+    message.lease_expires_at = None
+    _set_status(message, status, source, f"{code} {text}".strip()[:300])
+    message.save(update_fields=["error_code", "error", "failed_at", "lease_expires_at", "status", "template"])
+
+
+def _advance(message: Message, reason: str) -> Message | None:
+    """Try the notification's next channel; mark it exhausted when none is left."""
+    notification = message.notification
+    if notification is None or notification.status != Notification.Status.PENDING:
+        return None
+    tried = set(notification.messages.values_list("channel", flat=True))
+    remaining = [channel for channel in notification.channels if channel not in tried]
+    if not remaining:
+        notification.status = Notification.Status.EXHAUSTED
+        notification.save(update_fields=["status"])
+        logger.info("notification exhausted every channel notification_id=%s", notification.pk)
+        return None
+    return message_create(notification, remaining[0], fallback_from=message, reason=reason)
+
+
+def notification_advance(message: Message, reason: str) -> Message | None:
+    with transaction.atomic():
+        return _advance(message, reason)

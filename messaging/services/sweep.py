@@ -1,0 +1,117 @@
+"""The outbox sweep (celery-beat, every minute): recover lost kicks, expired leases and silence."""
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from messaging.models import Message, MessageAttempt, Notification
+from messaging.services.outbox import LOST_KICK_GRACE, _advance, _set_status, message_kick_on_commit
+from messaging.services.routing import messaging_settings_for
+
+logger = logging.getLogger(__name__)
+BATCH = 500
+
+
+@dataclass
+class SweepResult:
+    kicked: int = 0
+    recovered_sent: int = 0
+    marked_unknown: int = 0
+    fell_back: int = 0
+
+
+def outbox_sweep() -> SweepResult:
+    result = SweepResult()
+    now = timezone.now()
+    result.kicked = _kick_due(now)
+    result.recovered_sent, result.marked_unknown = _recover_expired_leases(now)
+    result.fell_back = _fall_back_when_silent(now)
+    logger.info("outbox sweep %s", result)
+    return result
+
+
+def _kick_due(now) -> int:
+    """Queued rows that are due but whose kick was lost (crash, broker down) or held for quiet hours."""
+    # Fresh rows are left alone for a grace period: their own on-commit kick is on its way.
+    due = Message.objects.filter(status=Message.Status.QUEUED, next_attempt_at__lte=now).filter(
+        Q(next_attempt_at__lte=now - LOST_KICK_GRACE) | Q(created_at__lte=now - LOST_KICK_GRACE)
+    )
+    ids = list(due.order_by("next_attempt_at").values_list("pk", flat=True)[:BATCH])
+    with transaction.atomic():
+        for message_id in ids:
+            message_kick_on_commit(message_id)
+    return len(ids)
+
+
+def _recover_expired_leases(now) -> tuple[int, int]:
+    """A worker died mid-send. If its attempt shows the provider accepted, the message was sent;
+    otherwise nobody knows whether the request went out, so it is not resent blindly."""
+    sent = unknown = 0
+    ids = list(
+        Message.objects.filter(status=Message.Status.SENDING, lease_expires_at__lt=now).values_list(
+            "pk", flat=True
+        )[:BATCH]
+    )
+    for message_id in ids:
+        with transaction.atomic():
+            message = (
+                Message.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(pk=message_id, status=Message.Status.SENDING, lease_expires_at__lt=now)
+                .first()
+            )
+            if message is None:
+                continue
+            attempt = message.attempt_rows.order_by("-number").first()
+            message.lease_expires_at = None
+            if attempt is not None and attempt.provider_message_id:
+                message.provider_message_id = attempt.provider_message_id
+                message.sent_at = attempt.finished_at or now
+                _set_status(
+                    message, Message.Status.SENT, "sweep", "lease expired after the provider accepted"
+                )
+                sent += 1
+            else:
+                if attempt is not None:
+                    MessageAttempt.objects.filter(pk=attempt.pk).update(
+                        outcome=MessageAttempt.Outcome.UNKNOWN, finished_at=now
+                    )
+                _set_status(message, Message.Status.UNKNOWN, "sweep", "lease expired with no answer recorded")
+                unknown += 1
+            message.save(update_fields=["lease_expires_at", "provider_message_id", "sent_at", "status"])
+    return sent, unknown
+
+
+def _fall_back_when_silent(now) -> int:
+    """Urgent notifications whose current message got no delivery receipt in time move on."""
+    count = 0
+    waiting = (
+        Message.objects.filter(
+            notification__urgent=True,
+            notification__status=Notification.Status.PENDING,
+            status__in=[Message.Status.SENT, Message.Status.UNKNOWN],
+            fallbacks__isnull=True,
+        )
+        .select_related("notification", "order__store")
+        .order_by("sent_at")[:BATCH]
+    )
+    for message in waiting:
+        timeouts = messaging_settings_for(message.order.store).receipt_timeouts
+        timeout = timedelta(seconds=int(timeouts.get(message.channel, 900)))
+        since = message.sent_at or message.created_at
+        if since + timeout > now:
+            continue
+        with transaction.atomic():
+            locked = (
+                Message.objects.select_for_update(of=("self",))
+                .select_related("notification")
+                .get(pk=message.pk)
+            )
+            if locked.fallbacks.exists() or locked.notification.status != Notification.Status.PENDING:
+                continue
+            if _advance(locked, f"no delivery receipt on {locked.channel} within {timeout.seconds} s"):
+                count += 1
+    return count

@@ -1,0 +1,94 @@
+"""Provider webhooks (delivery receipts and inbound messages), one view for every provider.
+
+Verify the signature over the raw body, store the request raw (deduplicated), then apply it.
+A bad signature is refused with 403 and logged without the payload. Nothing accepted is lost:
+an unknown message id or an unreadable payload is kept and flagged for ops.
+"""
+
+import hashlib
+import logging
+
+from django.db import IntegrityError, transaction
+from django.http import Http404, HttpResponse, HttpResponseForbidden, HttpResponseNotAllowed
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+
+from messaging.models import ChannelProvider, ProviderWebhook
+from messaging.providers import ProviderConfig, get_provider
+from messaging.services.inbound import inbound_reply_handle
+from messaging.services.receipts import message_apply_status
+from orders.models import Store
+
+logger = logging.getLogger(__name__)
+KEPT_HEADERS = (
+    "Content-Type",
+    "User-Agent",
+    "X-Twilio-Signature",
+    "X-Hub-Signature-256",
+    "X-Twilio-Email-Event-Webhook-Signature",
+    "X-Twilio-Email-Event-Webhook-Timestamp",
+)
+
+
+@csrf_exempt
+def provider_webhook(request, provider: str, store_slug: str, kind: str):
+    try:
+        impl = get_provider(provider)
+    except LookupError:
+        raise Http404("unknown provider") from None
+    store = Store.objects.filter(slug=store_slug).first()
+    configured = ChannelProvider.objects.filter(store=store, provider=provider).first() if store else None
+    if configured is None:
+        raise Http404("no such provider for this store")
+    config = ProviderConfig(configured.provider, configured.sender, configured.credentials_env_prefix)
+
+    if request.method == "GET" and hasattr(impl, "challenge"):
+        return impl.challenge(request, config) or HttpResponseForbidden()
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    if not impl.verify(request, config):
+        logger.warning(
+            "provider webhook refused: bad signature provider=%s store=%s kind=%s", provider, store_slug, kind
+        )
+        return HttpResponseForbidden("bad signature")
+
+    webhook = _store_raw(request, provider, kind)
+    if webhook is not None:
+        _apply(webhook, impl, store, request)
+    return impl.acknowledge(kind) if hasattr(impl, "acknowledge") else HttpResponse(status=200)
+
+
+def _store_raw(request, provider: str, kind: str) -> ProviderWebhook | None:
+    """Keep the request as it came; None when this exact body was already received."""
+    body = request.body
+    try:
+        with transaction.atomic():
+            return ProviderWebhook.objects.create(
+                provider=provider,
+                kind=kind,
+                dedup_key=f"{kind}:{hashlib.sha256(body).hexdigest()}",
+                headers={h: request.headers[h] for h in KEPT_HEADERS if h in request.headers},
+                body=body.decode("utf-8", errors="replace"),
+            )
+    except IntegrityError:
+        return None  # a redelivery: answered 200, not applied twice
+
+
+def _apply(webhook: ProviderWebhook, impl, store, request) -> None:
+    unknown: list[str] = []
+    try:
+        if webhook.kind == ProviderWebhook.Kind.STATUS:
+            for update in impl.parse_status(request):
+                if message_apply_status(webhook.provider, update) is None:
+                    unknown.append(update.provider_message_id)
+        else:
+            for reply in impl.parse_inbound(request):
+                inbound_reply_handle(store, webhook.provider, reply, webhook=webhook)
+    except Exception as exc:  # keep the row, flag it, never lose the request
+        logger.exception("provider webhook could not be applied webhook_id=%s", webhook.pk)
+        webhook.flagged, webhook.flag_reason = True, f"could not apply: {type(exc).__name__}: {exc}"[:300]
+    if unknown:
+        webhook.flagged = True
+        webhook.flag_reason = f"unknown message id(s): {', '.join(unknown)}"[:300]
+    webhook.processed_at = timezone.now()
+    webhook.save(update_fields=["flagged", "flag_reason", "processed_at"])
