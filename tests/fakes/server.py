@@ -1,0 +1,104 @@
+"""A tiny threaded HTTP server on 127.0.0.1 for provider fakes.
+
+A fake subclasses ``FakeServer`` and implements ``handle(request) -> FakeResponse``; it records
+every request it got (``self.requests``) so tests can check the wire format and auth.
+"""
+
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class FakeRequest:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body or b"null")
+
+    def form(self) -> dict[str, list[str]]:
+        return parse_qs(self.body.decode(), keep_blank_values=True)
+
+
+@dataclass
+class FakeResponse:
+    status: int = 200
+    body: bytes | str | dict | list = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds to wait before answering (to provoke client timeouts)
+
+
+class FakeServer:
+    def __init__(self):
+        self.requests: list[FakeRequest] = []
+        self._lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                parts = urlsplit(self.path)
+                request = FakeRequest(
+                    method=self.command,
+                    path=parts.path,
+                    query=parse_qs(parts.query, keep_blank_values=True),
+                    headers={k: v for k, v in self.headers.items()},
+                    body=self.rfile.read(length) if length else b"",
+                )
+                with fake._lock:
+                    fake.requests.append(request)
+                response = fake.handle(request)
+                if response.delay:
+                    threading.Event().wait(response.delay)
+                body = response.body
+                if isinstance(body, dict | list):
+                    body = json.dumps(body).encode()
+                    response.headers.setdefault("Content-Type", "application/json")
+                elif isinstance(body, str):
+                    body = body.encode()
+                try:
+                    self.send_response(response.status)
+                    for name, value in response.headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (timeout tests)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _serve
+
+            def log_message(self, *args):  # keep test output quiet
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "FakeServer":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def handle(self, request: FakeRequest) -> FakeResponse:  # pragma: no cover - overridden
+        raise NotImplementedError
