@@ -166,9 +166,14 @@ class MessageTemplate(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["store", "event", "channel", "language"],
-                nulls_distinct=False,
+                condition=models.Q(store__isnull=False),
                 name="one_template_per_store_event_channel_language",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["event", "channel", "language"],
+                condition=models.Q(store__isnull=True),
+                name="one_default_template_per_event_channel_language",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -17,6 +17,7 @@ from messaging.models import ChannelProvider, ProviderWebhook
 from messaging.providers import ProviderConfig, get_provider
 from messaging.services.inbound import inbound_reply_handle
 from messaging.services.receipts import message_apply_status
+from messaging.services.routing import DEFAULT_PROVIDER
 from orders.models import Store
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,12 @@ def provider_webhook(request, provider: str, store_slug: str, kind: str):
     except LookupError:
         raise Http404("unknown provider") from None
     store = Store.objects.filter(slug=store_slug).first()
-    configured = ChannelProvider.objects.filter(store=store, provider=provider).first() if store else None
+    if store is None:
+        raise Http404("no such store")
+    configured = ChannelProvider.objects.filter(store=store, provider=provider).first()
+    if configured is None and provider == DEFAULT_PROVIDER:
+        # Routing falls back to the sandbox for unconfigured channels; its webhooks come along.
+        configured = ChannelProvider(store=store, provider=DEFAULT_PROVIDER)
     if configured is None:
         raise Http404("no such provider for this store")
     config = ProviderConfig(configured.provider, configured.sender, configured.credentials_env_prefix)
