@@ -152,7 +152,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Provider SDKs log request headers (API keys) and bodies (phones, texts) at DEBUG.
+        "python_http_client": {"level": "INFO"},
+        "twilio.http_client": {"level": "WARNING"},
+    },
 }
 
 if not DEBUG:

@@ -1,9 +1,51 @@
-"""Read-only admin for the outbox: messages are written by the status seam and the send task only."""
+"""Messaging admin: the outbox (read-only, with resend), templates with a live preview, per-store
+settings and providers, consent with its evidence, and the raw provider webhooks.
 
-from django.contrib import admin
+Rows written by the outbox, receipts and webhooks are read-only here; the only writes are
+templates, settings, providers, and two agent actions that go through services: recording a
+consent (``consent_record``) and resending a message (``message_resend``).
+"""
 
-from messaging.models import Message
-from orders.admin import ReadOnlyAdminMixin  # also registers OrderAdmin, which the inline joins
+import json
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import quote
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+from django.utils.text import Truncator
+
+from messaging.forms import (
+    ChannelProviderForm,
+    ConsentRecordForm,
+    MessageTemplateForm,
+    MessagingSettingsForm,
+    TemplatePreviewForm,
+    text_direction,
+)
+from messaging.models import (
+    ChannelProvider,
+    Consent,
+    ConsentEvent,
+    Message,
+    MessageAttempt,
+    MessageStatusChange,
+    MessageTemplate,
+    MessagingSettings,
+    Notification,
+    ProviderWebhook,
+)
+from messaging.services.consent import consent_record
+from messaging.services.resend import RESEND_PERMISSION, ResendRefused, message_resend, resend_problem
+from messaging.services.routing import contact_point
+
+# orders.admin also registers OrderAdmin, which the inline below joins.
+from orders.admin import PhoneSearchMixin, ReadOnlyAdminMixin
 from orders.models import Order
 
 MESSAGE_FIELDS = (
@@ -12,41 +54,462 @@ MESSAGE_FIELDS = (
     "event",
     "channel",
     "provider",
+    "recipient",
     "status",
     "provider_message_id",
     "attempts",
+    "error_code",
     "error",
+    "fallback_from",
+    "fallback_reason",
+    "subject",
     "body",
     "idempotency_key",
     "created_at",
     "sent_at",
+    "delivered_at",
+    "failed_at",
 )
+
+
+def resend_url(*message_ids: int) -> str:
+    return f"{reverse('admin:messaging_message_resend')}?ids={','.join(map(str, message_ids))}"
+
+
+def message_link(message: Message) -> str:
+    url = reverse("admin:messaging_message_change", args=[quote(message.pk)])
+    return format_html('<a href="{}">#{}</a> {} ({})', url, message.pk, message.channel, message.status)
+
+
+# --- the outbox ------------------------------------------------------------------------------
+class MessageStatusChangeInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = MessageStatusChange
+    verbose_name_plural = "status history"
+    fields = readonly_fields = ("at", "from_status", "to_status", "source", "detail")
+    extra = 0
+    can_delete = False
+
+
+class MessageAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = MessageAttempt
+    verbose_name_plural = "provider calls"
+    fields = readonly_fields = (
+        "number",
+        "provider",
+        "outcome",
+        "provider_message_id",
+        "error_code",
+        "error",
+        "retry_after_seconds",
+        "started_at",
+        "finished_at",
+    )
+    extra = 0
+    can_delete = False
 
 
 @admin.register(Message)
 class MessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["created_at", "order", "event", "channel", "provider", "status", "attempts", "sent_at"]
+    list_display = [
+        "created_at",
+        "order",
+        "event",
+        "channel",
+        "provider",
+        "status",
+        "error_code",
+        "attempts",
+        "sent_at",
+    ]
     list_filter = ["status", "channel", "provider", "event"]
     list_select_related = ["order__store"]
     search_fields = ["order__number", "provider_message_id", "idempotency_key"]
     date_hierarchy = "created_at"
     fields = readonly_fields = MESSAGE_FIELDS
+    inlines = [MessageStatusChangeInline, MessageAttemptInline]
+    actions = ["resend_messages"]
+    change_form_template = "admin/messaging/message/change_form.html"
+
+    def has_resend_permission(self, request) -> bool:
+        return request.user.has_perm(RESEND_PERMISSION)
+
+    @admin.action(description="Resend the selected messages…", permissions=["resend"])
+    def resend_messages(self, request, queryset):
+        # The reason is asked for on the confirmation page, which posts to resend_view.
+        return HttpResponseRedirect(resend_url(*queryset.values_list("pk", flat=True)))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), "can_resend": self.has_resend_permission(request)}
+        if extra_context["can_resend"]:
+            extra_context["resend_url"] = resend_url(object_id)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self):
+        custom = [
+            path("resend/", self.admin_site.admin_view(self.resend_view), name="messaging_message_resend"),
+        ]
+        return custom + super().get_urls()
+
+    def resend_view(self, request):
+        """GET: which messages, and a reason box. POST: resend each through ``message_resend``."""
+        if not (self.has_view_permission(request) and self.has_resend_permission(request)):
+            raise PermissionDenied
+        raw_ids = (
+            request.POST.getlist("ids") if request.method == "POST" else request.GET.get("ids", "").split(",")
+        )
+        ids = [int(value) for value in raw_ids if value.strip().isdigit()]
+        chosen = list(Message.objects.filter(pk__in=ids).select_related("order", "customer").order_by("pk"))
+        if not chosen:
+            messages.error(request, "No message was chosen to resend.")
+            return HttpResponseRedirect(reverse("admin:messaging_message_changelist"))
+        orders = {message.order_id for message in chosen}
+        back = (
+            reverse("admin:orders_order_change", args=[quote(chosen[0].order_id)])
+            if len(orders) == 1
+            else reverse("admin:messaging_message_changelist")
+        )
+        reason = request.POST.get("reason", "").strip()
+        error = ""
+        if request.method == "POST":
+            if reason:
+                self._resend_all(request, chosen, reason)
+                return HttpResponseRedirect(back)
+            error = "Say why the message is resent: the reason goes on the order's timeline."
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Resend messages" if len(chosen) > 1 else f"Resend message #{chosen[0].pk}",
+            "opts": self.opts,
+            "rows": [
+                {
+                    "message": message,
+                    "problem": resend_problem(message),
+                    "to": contact_point(message.customer, message.channel),
+                }
+                for message in chosen
+            ],
+            "reason": reason,
+            "error": error,
+            "back_url": back,
+        }
+        return TemplateResponse(
+            request, "admin/messaging/message/resend.html", context, status=400 if error else 200
+        )
+
+    def _resend_all(self, request, chosen: list[Message], reason: str) -> None:
+        for message in chosen:
+            try:
+                resent = message_resend(message, actor=request.user, reason=reason)
+            except ResendRefused as refused:
+                messages.error(request, f"Message #{message.pk}: {refused}")
+            else:
+                messages.success(
+                    request, f"Message #{message.pk} is queued again on {resent.channel} as #{resent.pk}."
+                )
 
 
 class MessageInline(ReadOnlyAdminMixin, admin.TabularInline):
-    """The messages sent about an order, shown on the order page under its timeline."""
+    """The order page's ops view of its messages: status, error, history, fallback chain, resend."""
 
     model = Message
     verbose_name_plural = "messages to the customer"
     # The order page already says which order and customer; bodies are read on the message page.
-    fields = readonly_fields = tuple(
-        name for name in MESSAGE_FIELDS if name not in {"order", "customer", "body", "idempotency_key"}
+    fields = (
+        "message",
+        "event",
+        "channel",
+        "provider",
+        "status",
+        "provider_message_id",
+        "attempts",
+        "error_code",
+        "error",
+        "created_at",
+        "sent_at",
+        "status_history",
+        "fallback_chain",
     )
+    readonly_fields = (*fields, "resend")
     extra = 0
     can_delete = False
+
+    def get_queryset(self, request):
+        # One query each for the histories and the fallbacks of all the order's messages.
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("fallback_from")
+            .prefetch_related("status_changes", "fallbacks")
+        )
+
+    def get_fields(self, request, obj=None):
+        fields = list(super().get_fields(request, obj))
+        if request.user.has_perm(RESEND_PERMISSION):
+            fields.append("resend")
+        return fields
+
+    @admin.display(description="message")
+    def message(self, message):
+        return message_link(message) if message.pk else "-"
+
+    @admin.display(description="status history")
+    def status_history(self, message):
+        return render_to_string(
+            "admin/messaging/message/status_history.html", {"changes": message.status_changes.all()}
+        )
+
+    @admin.display(description="fallback chain")
+    def fallback_chain(self, message):
+        before = message.fallback_from
+        parts = []
+        if before is not None:
+            parts.append(format_html("after {}: {}", message_link(before), message.fallback_reason or "-"))
+        parts += [format_html("then {}", message_link(after)) for after in message.fallbacks.all()]
+        return format_html_join(mark_safe("<br>"), "{}", ((part,) for part in parts)) if parts else "-"
+
+    @admin.display(description="resend")
+    def resend(self, message):
+        if not message.pk or resend_problem(message):
+            return "-"
+        return format_html('<a class="button message-resend" href="{}">Resend…</a>', resend_url(message.pk))
+
+
+class NotificationMessageInline(MessageInline):
+    fk_name = "notification"
+    verbose_name_plural = "messages, channel by channel"
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["created_at", "order", "event", "purpose", "urgent", "channels", "status"]
+    list_filter = ["status", "event", "purpose", "urgent"]
+    list_select_related = ["order__store"]
+    search_fields = ["order__number", "idempotency_key"]
+    date_hierarchy = "created_at"
+    fields = readonly_fields = (
+        "order",
+        "customer",
+        "event",
+        "purpose",
+        "urgent",
+        "channels",
+        "status",
+        "idempotency_key",
+        "created_at",
+    )
+    inlines = [NotificationMessageInline]
+
+
+# --- templates -------------------------------------------------------------------------------
+@admin.register(MessageTemplate)
+class MessageTemplateAdmin(admin.ModelAdmin):
+    form = MessageTemplateForm
+    change_form_template = "admin/messaging/messagetemplate/change_form.html"
+    list_display = ["event", "channel", "language", "store_name", "purpose", "text_start", "updated_at"]
+    list_filter = ["event", "channel", "language", "store", "purpose"]
+    list_select_related = ["store"]
+    search_fields = ["subject", "body", "whatsapp_template_name"]
+    ordering = ["event", "channel", "language", "store__name"]
+    fieldsets = [
+        (None, {"fields": ["store", "event", "channel", "language", "purpose"]}),
+        ("Text", {"fields": ["subject", "body"]}),
+        (
+            "Provider templates",
+            {
+                "fields": [
+                    "whatsapp_template_name",
+                    "whatsapp_language_code",
+                    "body_parameters",
+                    "buttons",
+                    "twilio_content_sid",
+                    "sendgrid_template_id",
+                ],
+                "description": "Pre-approved templates some providers require outside a conversation.",
+            },
+        ),
+        ("Record", {"fields": ["updated_at"], "classes": ["collapse"]}),
+    ]
+    readonly_fields = ["updated_at"]
+
+    @admin.display(description="store", ordering="store__name")
+    def store_name(self, template):
+        return template.store.name if template.store else "Default (every store)"
+
+    @admin.display(description="text")
+    def text_start(self, template):
+        return format_html(
+            '<span dir="{}" lang="{}">{}</span>',
+            text_direction(template.language),
+            template.language,
+            Truncator(template.body).chars(70),
+        )
+
+    def get_urls(self):
+        custom = [
+            path(
+                "preview/",
+                self.admin_site.admin_view(self.preview_view),
+                name="messaging_messagetemplate_preview",
+            )
+        ]
+        return custom + super().get_urls()
+
+    def preview_view(self, request):
+        """The change form's text, unsaved, rendered for one order: an HTML fragment for fetch()."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        # The preview shows an order's customer and items: it needs both permissions.
+        if not (self.has_view_permission(request) and request.user.has_perm("orders.view_order")):
+            raise PermissionDenied
+        data = request.POST.copy()
+        template_id = data.get("template", "")
+        saved = MessageTemplate.objects.filter(pk=int(template_id)).first() if template_id.isdigit() else None
+        if saved is not None and "body" not in data:
+            # A view-only change page has no inputs: preview the saved text.
+            for name in ("store", "language", "subject", "body"):
+                data.setdefault(name, getattr(saved, f"{name}_id" if name == "store" else name) or "")
+            data.setdefault("body_parameters", json.dumps(saved.body_parameters))
+        form = TemplatePreviewForm(data)
+        template = "admin/messaging/messagetemplate/preview.html"
+        if not form.is_valid():
+            errors = [
+                f"{form.fields[name].label or name}: {' '.join(problems)}"
+                for name, problems in form.errors.items()
+            ]
+            return TemplateResponse(request, template, {"errors": errors}, status=400)
+        return TemplateResponse(request, template, form.preview())
+
+
+# --- per-store settings ----------------------------------------------------------------------
+@admin.register(MessagingSettings)
+class MessagingSettingsAdmin(admin.ModelAdmin):
+    form = MessagingSettingsForm
+    list_display = ["store", "channel_order", "transactional_policy", "quiet_hours_start", "quiet_hours_end"]
+    list_filter = ["transactional_policy"]
+    list_select_related = ["store"]
+    search_fields = ["store__name", "store__slug"]
+
+
+@admin.register(ChannelProvider)
+class ChannelProviderAdmin(admin.ModelAdmin):
+    form = ChannelProviderForm
+    list_display = ["store", "channel", "provider", "sender", "credentials_env_prefix", "enabled"]
+    list_filter = ["channel", "provider", "enabled"]
+    list_select_related = ["store"]
+    search_fields = ["store__name", "store__slug", "provider"]
+
+
+# --- consent ---------------------------------------------------------------------------------
+@admin.register(Consent)
+class ConsentAdmin(PhoneSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Where customers stand, read-only; agents record a change (with a reason) through the service."""
+
+    phone_search_field = "customer__phone"
+    list_display = ["customer", "channel", "status", "marketing", "source", "recorded_at", "recorded_by"]
+    list_filter = ["channel", "status", "marketing", "source"]
+    list_select_related = ["customer", "recorded_by"]
+    search_fields = ["customer__name", "customer__phone", "customer__email"]
+    date_hierarchy = "recorded_at"
+    fields = (
+        "customer",
+        "channel",
+        "status",
+        "marketing",
+        "source",
+        "recorded_at",
+        "recorded_by",
+        "evidence",
+        "history",
+    )
+    readonly_fields = (*fields, "record_a_change")
+
+    def has_add_permission(self, request, obj=None):
+        return request.user.has_perm("messaging.add_consent")
+
+    def get_fields(self, request, obj=None):
+        fields = list(super().get_fields(request, obj))
+        if obj is not None and self.has_add_permission(request):
+            fields.append("record_a_change")
+        return fields
+
+    @admin.display(description="history")
+    def history(self, consent):
+        events = ConsentEvent.objects.filter(customer_id=consent.customer_id, channel=consent.channel)
+        return render_to_string(
+            "admin/messaging/consent/history.html", {"events": events.select_related("recorded_by")}
+        )
+
+    @admin.display(description="record a change")
+    def record_a_change(self, consent):
+        url = reverse("admin:messaging_consent_add")
+        return format_html(
+            '<a class="button" href="{}?customer={}&amp;channel={}">Record an opt-in or opt-out…</a>',
+            url,
+            consent.customer_id,
+            consent.channel,
+        )
+
+    def add_view(self, request, form_url="", extra_context=None):
+        """ "Add consent" records one through ``consent_record``, as the agent, with the reason."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        initial = {
+            name: request.GET[name] for name in ("customer", "channel", "status") if name in request.GET
+        }
+        form = ConsentRecordForm(
+            request.POST if request.method == "POST" else None, initial=initial, admin_site=self.admin_site
+        )
+        if form.is_valid():
+            consent = consent_record(
+                form.cleaned_data["customer"],
+                form.cleaned_data["channel"],
+                form.cleaned_data["status"],
+                source=Consent.Source.AGENT,
+                marketing=form.marketing_value(),
+                actor=request.user,
+                evidence={"reason": form.cleaned_data["reason"]},
+            )
+            messages.success(
+                request,
+                f"Recorded: {consent.customer} is now {consent.get_status_display().lower()} "
+                f"on {consent.channel}.",
+            )
+            return HttpResponseRedirect(reverse("admin:messaging_consent_change", args=[quote(consent.pk)]))
+        adminform = helpers.AdminForm(form, [(None, {"fields": list(form.fields)})], {})
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Record a consent change",
+            "opts": self.opts,
+            "adminform": adminform,
+            "errors": helpers.AdminErrorList(form, []) if form.is_bound else [],
+            "media": self.media + adminform.media,
+        }
+        return TemplateResponse(request, "admin/messaging/consent/record.html", context)
+
+
+# --- what providers sent ---------------------------------------------------------------------
+@admin.register(ProviderWebhook)
+class ProviderWebhookAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["received_at", "provider", "kind", "flagged", "flag_reason", "processed_at"]
+    list_filter = ["provider", "kind", "flagged"]
+    search_fields = ["dedup_key", "flag_reason"]
+    date_hierarchy = "received_at"
+    fields = readonly_fields = (
+        "provider",
+        "kind",
+        "dedup_key",
+        "received_at",
+        "processed_at",
+        "flagged",
+        "flag_reason",
+        "headers",
+        "body",
+    )
 
 
 # Orders never imports messaging (messaging listens to orders), so messaging adds its inline to
 # the order page itself, the same way its signal receiver attaches to order transitions.
 _order_admin = admin.site.get_model_admin(Order)
 _order_admin.inlines = [*_order_admin.inlines, MessageInline]
+
+# The agents' inbox of customer replies lives in its own module; importing it registers it.
+import messaging.inbox_admin  # noqa: E402, F401

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from messaging import sandbox_views
 from messaging.webhooks import provider_webhook
 
 app_name = "messaging"
@@ -17,4 +18,10 @@ urlpatterns = [
         {"kind": "inbound"},
         name="provider-inbound",
     ),
+    # The demo's sandbox phone (staff only). No provider route can match these: theirs end in
+    # /status/ or /inbound/ after exactly two segments.
+    path("sandbox/phone/", sandbox_views.phone_customers, name="sandbox-phone-customers"),
+    path("sandbox/phone/<int:customer_id>/", sandbox_views.phone, name="sandbox-phone"),
+    path("sandbox/phone/<int:customer_id>/feed/", sandbox_views.phone_feed, name="sandbox-phone-feed"),
+    path("sandbox/phone/<int:customer_id>/reply/", sandbox_views.phone_reply, name="sandbox-phone-reply"),
 ]

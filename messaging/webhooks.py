@@ -40,19 +40,22 @@ def provider_webhook(request, provider: str, store_slug: str, kind: str):
     store = Store.objects.filter(slug=store_slug).first()
     if store is None:
         raise Http404("no such store")
-    configured = ChannelProvider.objects.filter(store=store, provider=provider).first()
-    if configured is None and provider == DEFAULT_PROVIDER:
+    configs = [
+        ProviderConfig(row.provider, row.sender, row.credentials_env_prefix)
+        for row in ChannelProvider.objects.filter(store=store, provider=provider).order_by("id")
+    ]
+    if not configs and provider == DEFAULT_PROVIDER:
         # Routing falls back to the sandbox for unconfigured channels; its webhooks come along.
-        configured = ChannelProvider(store=store, provider=DEFAULT_PROVIDER)
-    if configured is None:
+        configs = [ProviderConfig(DEFAULT_PROVIDER)]
+    if not configs:
         raise Http404("no such provider for this store")
-    config = ProviderConfig(configured.provider, configured.sender, configured.credentials_env_prefix)
 
     if request.method == "GET" and hasattr(impl, "challenge"):
-        return impl.challenge(request, config) or HttpResponseForbidden()
+        return impl.challenge(request, configs[0]) or HttpResponseForbidden()
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    if not impl.verify(request, config):
+    # A store may use one provider on two channels with two accounts: any of its rows may sign.
+    if not any(impl.verify(request, config) for config in configs):
         logger.warning(
             "provider webhook refused: bad signature provider=%s store=%s kind=%s", provider, store_slug, kind
         )
@@ -83,11 +86,13 @@ def _store_raw(request, provider: str, kind: str) -> ProviderWebhook | None:
 def _apply(webhook: ProviderWebhook, impl, store, request) -> None:
     unknown: list[str] = []
     try:
-        if webhook.kind == ProviderWebhook.Kind.STATUS:
+        # Meta posts statuses and customer messages to one callback URL: read both there.
+        both = getattr(impl, "one_callback_url", False)
+        if webhook.kind == ProviderWebhook.Kind.STATUS or both:
             for update in impl.parse_status(request):
                 if message_apply_status(webhook.provider, update) is None:
                     unknown.append(update.provider_message_id)
-        else:
+        if webhook.kind == ProviderWebhook.Kind.INBOUND or both:
             for reply in impl.parse_inbound(request):
                 inbound_reply_handle(store, webhook.provider, reply, webhook=webhook)
     except Exception as exc:  # keep the row, flag it, never lose the request

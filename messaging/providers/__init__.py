@@ -124,9 +124,11 @@ class Provider(Protocol):
     # Optional:
     #   challenge(request, config) -> HttpResponse | None   GET handshakes (Meta's hub.challenge)
     #   acknowledge(kind) -> HttpResponse                   the body the provider expects back
+    #   one_callback_url = True                             statuses and replies share one URL (Meta)
 
 
 _REGISTRY: dict[str, Provider] = {}
+_built_ins_loaded = False
 _BUILT_IN = ("sandbox", "twilio", "whatsapp_cloud", "sendgrid", "smtp")
 
 
@@ -136,19 +138,19 @@ def register(provider: Provider) -> Provider:
 
 
 def _load_built_ins() -> None:
+    """Import every built-in provider module once, whatever was imported before."""
+    global _built_ins_loaded
+    if _built_ins_loaded:
+        return
     import importlib
 
     for module in _BUILT_IN:
-        try:
-            importlib.import_module(f"messaging.providers.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"messaging.providers.{module}":
-                raise
+        importlib.import_module(f"messaging.providers.{module}")
+    _built_ins_loaded = True
 
 
 def get_provider(name: str) -> Provider:
-    if not _REGISTRY:
-        _load_built_ins()
+    _load_built_ins()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -156,6 +158,5 @@ def get_provider(name: str) -> Provider:
 
 
 def provider_names() -> list[str]:
-    if not _REGISTRY:
-        _load_built_ins()
+    _load_built_ins()
     return sorted(_REGISTRY)

@@ -1,6 +1,6 @@
 """Consent: who may be told what, on which channel, with the evidence."""
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from messaging.models import Consent, ConsentEvent, MessagingSettings, Purpose
@@ -18,22 +18,36 @@ def consent_record(
 ) -> Consent:
     """Set the customer's consent on ``channel`` and append the evidence. Takes effect at once."""
     now = timezone.now()
-    with transaction.atomic():
-        consent = Consent.objects.select_for_update().filter(customer=customer, channel=channel).first()
-        if marketing is None:
+
+    def values_after(previous: Consent | None) -> dict:
+        keeps_marketing = marketing
+        if keeps_marketing is None:
             # An opt-out ends marketing too; an opt-in keeps what marketing consent there was.
-            marketing = False if status == Consent.Status.OPTED_OUT else bool(consent and consent.marketing)
-        values = {
+            keeps_marketing = status != Consent.Status.OPTED_OUT and bool(previous and previous.marketing)
+        return {
             "status": status,
-            "marketing": marketing,
+            "marketing": keeps_marketing,
             "source": source,
             "recorded_at": now,
             "recorded_by": actor,
             "evidence": evidence or {},
         }
+
+    with transaction.atomic():
+        locked = Consent.objects.select_for_update().filter(customer=customer, channel=channel)
+        consent, created = locked.first(), False
         if consent is None:
-            consent = Consent.objects.create(customer=customer, channel=channel, **values)
-        else:
+            try:
+                with transaction.atomic():
+                    values = values_after(None)
+                    consent = Consent.objects.create(customer=customer, channel=channel, **values)
+                created = True
+            except IntegrityError:
+                # A first record raced this one (a STOP reply and the provider's opt-out error
+                # together): the constraint made us wait; now update the row the other one made.
+                consent = locked.get()
+        if not created:
+            values = values_after(consent)
             for name, value in values.items():
                 setattr(consent, name, value)
             consent.save()

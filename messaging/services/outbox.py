@@ -4,11 +4,12 @@ Every step that changes a row runs in a short transaction; the provider call run
 """
 
 import logging
+import math
 import random
 from datetime import timedelta
 
 from django.conf import settings as django_settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -22,7 +23,7 @@ from messaging.providers import (
     TemplateRef,
     get_provider,
 )
-from messaging.services.consent import consent_record
+from messaging.services.consent import consent_allows, consent_record
 from messaging.services.rendering import RenderError, order_context, render_text, template_for
 from messaging.services.routing import (
     channel_provider_for,
@@ -69,16 +70,21 @@ def notification_create(order, *, event: str, key: str, purpose: str = Purpose.T
     customer = order.customer
     settings = messaging_settings_for(order.store)
     channels = route_channels(customer, settings, purpose)
-    notification = Notification.objects.create(
-        order=order,
-        customer=customer,
-        event=event,
-        purpose=purpose,
-        urgent=event in URGENT_EVENTS,
-        channels=channels,
-        idempotency_key=key,
-        status=Notification.Status.PENDING if channels else Notification.Status.NO_CHANNEL,
-    )
+    try:
+        # A savepoint: a concurrent twin that committed first must not break the caller's transaction.
+        with transaction.atomic():
+            notification = Notification.objects.create(
+                order=order,
+                customer=customer,
+                event=event,
+                purpose=purpose,
+                urgent=event in URGENT_EVENTS,
+                channels=channels,
+                idempotency_key=key,
+                status=Notification.Status.PENDING if channels else Notification.Status.NO_CHANNEL,
+            )
+    except IntegrityError:
+        return Notification.objects.get(idempotency_key=key)
     if channels:
         message_create(notification, channels[0])
     else:
@@ -150,8 +156,18 @@ def _claim(message_id: int):
         )
         if message is None or (message.next_attempt_at and message.next_attempt_at > now):
             return None  # someone else has it, it is done, or it is not due yet
+        refusal = _send_refusal(message)
+        if refusal is not None:
+            status, code, reason = refusal
+            _finish(message, status, code, reason, "send task")
+            _advance(message, reason)
+            return None
+        # The store's provider now, not when the message was queued: a store that set up a real
+        # provider while this message waited (quiet hours, backoff) must not send it via the old one.
+        configured = channel_provider_for(message.order.store, message.channel)
+        message.provider = configured.provider
         try:
-            outbound, template = _outbound(message)
+            outbound, template = _outbound(message, sender=configured.sender)
         except RenderError as exc:
             _finish(message, Message.Status.FAILED, "render_error", str(exc), "outbox")
             _advance(message, f"template could not be rendered: {exc}")
@@ -161,19 +177,44 @@ def _claim(message_id: int):
         message.status = Message.Status.SENDING
         message.attempts += 1
         message.lease_expires_at = now + SENDING_LEASE
-        message.save(update_fields=["template", "body", "subject", "status", "attempts", "lease_expires_at"])
+        message.save(
+            update_fields=[
+                "provider",
+                "template",
+                "body",
+                "subject",
+                "status",
+                "attempts",
+                "lease_expires_at",
+            ]
+        )
         attempt = MessageAttempt.objects.create(
             message=message, number=message.attempts, provider=message.provider, started_at=now
         )
         _status_change(
             message, Message.Status.QUEUED, Message.Status.SENDING, "send task", f"attempt {attempt.number}"
         )
-    configured = channel_provider_for(message.order.store, message.channel)
     config = ProviderConfig(configured.provider, configured.sender, configured.credentials_env_prefix)
     return message, attempt, outbound, config
 
 
-def _outbound(message: Message):
+def _send_refusal(message: Message) -> tuple[str, str, str] | None:
+    """Why a due message must not go after all: things may have changed while it waited
+    (quiet hours, backoff), and the customer's latest word is the one that counts."""
+    notification = message.notification
+    if notification is not None and notification.status == Notification.Status.DELIVERED:
+        # Stop at the first delivered: a late receipt on an earlier channel got there first.
+        return Message.Status.FAILED, "superseded", "another channel already delivered the notification"
+    purpose = notification.purpose if notification is not None else Purpose.TRANSACTIONAL
+    policy = messaging_settings_for(message.order.store).transactional_policy
+    if not consent_allows(message.customer, message.channel, purpose, policy=policy):
+        return Message.Status.UNDELIVERABLE, "no_consent", f"no consent on {message.channel} any more"
+    if not message.recipient:
+        return Message.Status.UNDELIVERABLE, "no_contact", f"no contact point for {message.channel}"
+    return None
+
+
+def _outbound(message: Message, *, sender: str):
     order, customer = message.order, message.customer
     template = template_for(order.store, message.event, message.channel, customer.language)
     if template is None:
@@ -198,7 +239,7 @@ def _outbound(message: Message):
         message_id=message.pk,
         channel=message.channel,
         to=message.recipient,
-        sender=channel_provider_for(order.store, message.channel).sender,
+        sender=sender,
         body=body,
         subject=subject,
         template=ref,
@@ -220,8 +261,9 @@ def _record_accepted(message_id: int, attempt_id: int, provider_message_id: str)
         MessageAttempt.objects.filter(pk=attempt_id).update(
             outcome=MessageAttempt.Outcome.ACCEPTED, provider_message_id=provider_message_id, finished_at=now
         )
-        if message.status != Message.Status.SENDING:
-            return message  # a receipt overtook us (fast providers do that); keep its news
+        if message.status not in (Message.Status.SENDING, Message.Status.UNKNOWN):
+            return message  # settled meanwhile; keep that news
+        # UNKNOWN: the call outlived its lease and the sweep gave up on it; the answer came after all.
         message.provider_message_id = provider_message_id
         message.sent_at = now
         message.lease_expires_at = None
@@ -236,32 +278,45 @@ def _record_failure(message_id: int, attempt_id: int, exc: ProviderError) -> Mes
     with transaction.atomic():
         message = (
             Message.objects.select_for_update(of=("self",))
-            .select_related("notification", "customer")
+            .select_related("notification", "customer", "order__store")
             .get(pk=message_id)
         )
         MessageAttempt.objects.filter(pk=attempt_id).update(
             outcome=exc.kind.value,
-            error_code=exc.code,
+            error_code=exc.code[:40],
             error=exc.text[:2000],
-            retry_after_seconds=int(exc.retry_after) if exc.retry_after is not None else None,
+            retry_after_seconds=math.ceil(exc.retry_after) if exc.retry_after is not None else None,
             finished_at=now,
         )
-        message.error_code, message.error = exc.code, exc.text[:2000]
+        if message.status not in (Message.Status.SENDING, Message.Status.UNKNOWN):
+            return message  # settled meanwhile (e.g. a receipt); the attempt row keeps this answer
+        # The sweep gave up on this call and the notification may have moved on to another channel:
+        # retrying now could reach the customer twice.
+        moved_on = message.status == Message.Status.UNKNOWN and message.fallbacks.exists()
+        message.error_code, message.error = exc.code[:40], exc.text[:2000]
         message.lease_expires_at = None
         if exc.kind == ErrorKind.UNKNOWN:
             # The request may have reached the provider: resending could text the customer twice.
             _set_status(message, Message.Status.UNKNOWN, "send task", "no answer after the request went out")
             message.save(update_fields=["error_code", "error", "lease_expires_at", "status"])
-        elif exc.kind == ErrorKind.RETRYABLE and message.attempts < MAX_ATTEMPTS:
-            delay = retry_delay(message.attempts, exc.retry_after)
-            message.next_attempt_at = now + timedelta(seconds=delay)
+        elif exc.kind == ErrorKind.RETRYABLE and message.attempts < MAX_ATTEMPTS and not moved_on:
+            retry_at = now + timedelta(seconds=retry_delay(message.attempts, exc.retry_after))
+            held_until = None
+            if not (message.notification and message.notification.urgent):
+                # A backoff must not carry a non-urgent message into the night.
+                held_until = quiet_hours_end(messaging_settings_for(message.order.store), retry_at)
+            retry_at = held_until or retry_at
+            delay = (retry_at - now).total_seconds()
+            message.next_attempt_at = retry_at
             _set_status(
                 message, Message.Status.QUEUED, "send task", f"retry in {delay:.0f} s ({exc.code or 'error'})"
             )
             message.save(
                 update_fields=["error_code", "error", "lease_expires_at", "status", "next_attempt_at"]
             )
-            message_kick_on_commit(message.pk, countdown=delay)
+            if held_until is None:
+                message_kick_on_commit(message.pk, countdown=delay)
+            # else: the outbox sweep sends it when the quiet hours end, as for a new message.
         else:
             status = FINAL_STATUS_FOR.get(exc.kind, Message.Status.FAILED)
             if exc.kind == ErrorKind.OPTED_OUT:
@@ -279,7 +334,8 @@ def _record_failure(message_id: int, attempt_id: int, exc: ProviderError) -> Mes
 
 
 def retry_delay(attempts: int, retry_after: float | None) -> float:
-    """Exponential backoff with full jitter; never sooner than the provider's Retry-After."""
+    """Exponential backoff with jitter (half to all of base·2^(n-1), capped), so that messages failed
+    together do not come back together; never sooner than the provider's Retry-After."""
     ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempts - 1))
     delay = random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not security
     return max(delay, retry_after or 0)
@@ -315,8 +371,22 @@ def _advance(message: Message, reason: str) -> Message | None:
     notification = message.notification
     if notification is None or notification.status != Notification.Status.PENDING:
         return None
+    if message.fallbacks.exists():
+        # This channel already handed over (silence); its late failure must not skip the channel
+        # now being tried.
+        return None
     tried = set(notification.messages.values_list("channel", flat=True))
-    remaining = [channel for channel in notification.channels if channel not in tried]
+    # The route was planned when the notification was made; consent given since then is not
+    # assumed, and consent withdrawn since then (an opt-out error, a STOP) is honoured.
+    customer = notification.customer
+    policy = messaging_settings_for(notification.order.store).transactional_policy
+    remaining = [
+        channel
+        for channel in notification.channels
+        if channel not in tried
+        and contact_point(customer, channel)
+        and consent_allows(customer, channel, notification.purpose, policy=policy)
+    ]
     if not remaining:
         notification.status = Notification.Status.EXHAUSTED
         notification.save(update_fields=["status"])

@@ -26,14 +26,18 @@ FAILURES = {Message.Status.FAILED, Message.Status.UNDELIVERABLE}
 
 
 def message_apply_status(provider: str, update: StatusUpdate) -> Message | None:
-    """Apply one receipt. Returns the message, or None when no message has that provider id."""
+    """Apply one receipt. Returns the message, or None when no message matches it."""
     with transaction.atomic():
-        message = (
-            Message.objects.select_for_update(of=("self",))
-            .select_related("notification", "customer")
-            .filter(provider=provider, provider_message_id=update.provider_message_id)
-            .first()
+        candidates = Message.objects.select_for_update(of=("self",)).select_related(
+            "notification", "customer"
         )
+        message = None
+        if update.provider_message_id:  # "" would match any message not yet accepted
+            message = candidates.filter(
+                provider=provider, provider_message_id=update.provider_message_id
+            ).first()
+        if message is None:
+            message = _message_by_correlation(candidates, provider, update)
         if message is None:
             return None
         if update.status in FAILURES:
@@ -41,6 +45,15 @@ def message_apply_status(provider: str, update: StatusUpdate) -> Message | None:
         elif RANK.get(update.status, -1) > RANK.get(message.status, 99):
             _apply_progress(message, update)
     return message
+
+
+def _message_by_correlation(candidates, provider: str, update: StatusUpdate) -> Message | None:
+    """Our own message id, echoed back by providers that carry correlation data (SendGrid's
+    custom_args), for receipts whose provider id is not the one we stored."""
+    message_id = str(update.correlation.get("message_id") or "")
+    if not (message_id.isascii() and message_id.isdigit()):
+        return None
+    return candidates.filter(provider=provider, pk=int(message_id)).first()
 
 
 def _apply_progress(message: Message, update: StatusUpdate) -> None:
@@ -64,9 +77,9 @@ def _apply_progress(message: Message, update: StatusUpdate) -> None:
 
 
 def _apply_failure(message: Message, update: StatusUpdate) -> None:
-    if message.status in FAILURES or RANK.get(message.status, 0) >= RANK[Message.Status.DELIVERED]:
-        return  # already failed, or it reached the customer: a stray failure changes nothing
     if update.error_kind == ErrorKind.OPTED_OUT:
+        # A spam report or an unsubscribe comes after delivery by nature: keep the customer's
+        # stop even when the message's own status does not move.
         consent_record(
             message.customer,
             message.channel,
@@ -78,6 +91,8 @@ def _apply_failure(message: Message, update: StatusUpdate) -> None:
                 "message_id": message.pk,
             },
         )
+    if message.status in FAILURES or RANK.get(message.status, 0) >= RANK[Message.Status.DELIVERED]:
+        return  # already failed, or it reached the customer: a stray failure changes nothing
     message.error_code, message.error = update.error_code[:40], update.error_text[:2000]
     message.failed_at = update.occurred_at or timezone.now()
     _set_status(message, update.status, "receipt", f"{update.error_code} {update.error_text}".strip()[:300])

@@ -15,9 +15,14 @@ class RenderError(Exception):
 
 def placeholders_in(text: str) -> set[str]:
     try:
-        return {name for _, name, _, _ in _FORMATTER.parse(text) if name is not None}
+        fields = [(name, spec, conv) for _, name, spec, conv in _FORMATTER.parse(text) if name is not None]
     except ValueError as exc:  # e.g. a lone "{"
         raise RenderError(f"the text is not a valid template: {exc}") from exc
+    # "{cod_amount:d}" or "{x!r}" would raise something other than RenderError at send time.
+    decorated = sorted(name for name, spec, conv in fields if spec or conv)
+    if decorated:
+        raise RenderError(f"placeholders take no format or conversion: {', '.join(decorated)}")
+    return {name for name, _, _ in fields}
 
 
 def unknown_placeholders(*texts: str) -> set[str]:

@@ -10,6 +10,7 @@ DEFAULT_PROVIDER = "sandbox"
 
 def messaging_settings_for(store) -> MessagingSettings:
     settings, _ = MessagingSettings.objects.get_or_create(store=store)
+    settings.store = store  # quiet hours read its time zone; spare the query
     return settings
 
 
@@ -23,9 +24,15 @@ def contact_point(customer, channel: str) -> str:
 
 
 def route_channels(customer, settings: MessagingSettings, purpose: str) -> list[str]:
-    """The preferred channel first, then the store's order; only channels with consent and contact."""
-    order = [customer.preferred_channel] if customer.preferred_channel else []
-    order += [channel for channel in settings.channel_order if channel not in order]
+    """The preferred channel first, then the store's order; only channels with consent and contact.
+
+    The store's order is also the list of channels it uses: a preference for a channel the store
+    left out does not bring it back (it has no provider there, and nobody would notice the loss).
+    """
+    store_channels = list(dict.fromkeys(settings.channel_order))
+    preferred = customer.preferred_channel
+    order = [preferred] if preferred in store_channels else []
+    order += [channel for channel in store_channels if channel not in order]
     return [
         channel
         for channel in order

@@ -5,12 +5,18 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from messaging.models import Message, MessageAttempt, Notification
+from messaging.models import (
+    Message,
+    MessageAttempt,
+    MessagingSettings,
+    Notification,
+    default_receipt_timeouts,
+)
 from messaging.services.outbox import LOST_KICK_GRACE, _advance, _set_status, message_kick_on_commit
-from messaging.services.routing import messaging_settings_for
 
 logger = logging.getLogger(__name__)
 BATCH = 500
@@ -68,6 +74,10 @@ def _recover_expired_leases(now) -> tuple[int, int]:
             attempt = message.attempt_rows.order_by("-number").first()
             message.lease_expires_at = None
             if attempt is not None and attempt.provider_message_id:
+                if attempt.outcome == MessageAttempt.Outcome.PENDING:
+                    MessageAttempt.objects.filter(pk=attempt.pk).update(
+                        outcome=MessageAttempt.Outcome.ACCEPTED, finished_at=now
+                    )
                 message.provider_message_id = attempt.provider_message_id
                 message.sent_at = attempt.finished_at or now
                 _set_status(
@@ -87,31 +97,45 @@ def _recover_expired_leases(now) -> tuple[int, int]:
 
 def _fall_back_when_silent(now) -> int:
     """Urgent notifications whose current message got no delivery receipt in time move on."""
-    count = 0
-    waiting = (
+    last_attempt_at = MessageAttempt.objects.filter(message=OuterRef("pk")).order_by("-number")
+    # Silence is counted from the send, or for an unknown outcome from the call that went unanswered.
+    silent_since = Coalesce("sent_at", Subquery(last_attempt_at.values("started_at")[:1]), "created_at")
+    waiting = list(
         Message.objects.filter(
             notification__urgent=True,
             notification__status=Notification.Status.PENDING,
             status__in=[Message.Status.SENT, Message.Status.UNKNOWN],
             fallbacks__isnull=True,
         )
-        .select_related("notification", "order__store")
-        .order_by("sent_at")[:BATCH]
+        .annotate(silent_since=silent_since)
+        .order_by("silent_since", "pk")
+        .values("pk", "channel", "silent_since", "order__store_id")[:BATCH]
     )
-    for message in waiting:
-        timeouts = messaging_settings_for(message.order.store).receipt_timeouts
-        timeout = timedelta(seconds=int(timeouts.get(message.channel, 900)))
-        since = message.sent_at or message.created_at
-        if since + timeout > now:
+    timeouts_by_store = dict(
+        MessagingSettings.objects.filter(
+            store_id__in={row["order__store_id"] for row in waiting}
+        ).values_list("store_id", "receipt_timeouts")
+    )
+    count = 0
+    for row in waiting:
+        timeouts = {**default_receipt_timeouts(), **(timeouts_by_store.get(row["order__store_id"]) or {})}
+        timeout = timedelta(seconds=int(timeouts.get(row["channel"], 900)))
+        if row["silent_since"] + timeout > now:
             continue
         with transaction.atomic():
             locked = (
                 Message.objects.select_for_update(of=("self",))
                 .select_related("notification")
-                .get(pk=message.pk)
+                .filter(pk=row["pk"], status__in=[Message.Status.SENT, Message.Status.UNKNOWN])
+                .first()
             )
-            if locked.fallbacks.exists() or locked.notification.status != Notification.Status.PENDING:
-                continue
-            if _advance(locked, f"no delivery receipt on {locked.channel} within {timeout.seconds} s"):
+            if (
+                locked is None
+                or locked.fallbacks.exists()
+                or locked.notification.status != Notification.Status.PENDING
+            ):
+                continue  # a receipt or another sweep got there first
+            reason = f"no delivery receipt on {locked.channel} within {int(timeout.total_seconds())} s"
+            if _advance(locked, reason):
                 count += 1
     return count

@@ -1,0 +1,238 @@
+"""The sandbox phone: each demo customer's conversation as their phone would show it.
+
+Outbound messages are the outbox rows the sandbox provider accepted (ticks follow its simulated
+receipts); inbound ones are the replies Livra received. Quick-reply buttons and the text box make
+the customer answer: the page asks the server, which signs the reply and has a worker post it to
+the sandbox's inbound webhook, a real HTTP request through the same view as any provider's.
+The signing key never reaches the browser, so nothing outside Livra can forge a reply, and the
+page's own endpoint needs a staff login, the permission and a CSRF token.
+
+Only customers with sandbox messages are shown or answerable: a customer on a real provider
+cannot be impersonated from here.
+"""
+
+import itertools
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.contrib import admin
+from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
+from django.db import transaction
+from django.db.models import Count, Exists, Max, OuterRef
+from django.http import HttpResponseBadRequest, JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
+from django.views.decorators.http import require_GET, require_POST
+
+from messaging.models import Channel, InboundMessage, Message
+from orders.models import Customer, Order
+from orders.transitions import OrderStatus
+
+logger = logging.getLogger(__name__)
+PROVIDER = "sandbox"
+PERMISSION = "messaging.view_message"
+SHOWN_PER_SIDE = 100  # the latest messages each way; a demo conversation is far shorter
+REPLY_MAX_CHARS = 1000
+PHONE_CHANNELS = (Channel.WHATSAPP, Channel.SMS)
+# A message the provider took: the customer has it, so its buttons can be tapped.
+REACHED = (Message.Status.SENT, Message.Status.DELIVERED, Message.Status.READ)
+# Message status → (ticks, label). Read ticks are the same two, coloured by the template.
+TICKS = {
+    Message.Status.QUEUED: ("🕓", "queued"),
+    Message.Status.SENDING: ("🕓", "sending"),
+    Message.Status.SENT: ("✓", "sent"),
+    Message.Status.DELIVERED: ("✓✓", "delivered"),
+    Message.Status.READ: ("✓✓", "read"),
+    Message.Status.FAILED: ("!", "failed"),
+    Message.Status.UNDELIVERABLE: ("!", "undeliverable"),
+    Message.Status.UNKNOWN: ("?", "unknown"),
+}
+
+
+def staff_with_permission(view):
+    """Staff login (the admin's login page), then the permission to read messages."""
+    return staff_member_required(permission_required(PERMISSION, raise_exception=True)(view))
+
+
+@dataclass
+class Bubble:
+    outbound: bool
+    at: datetime
+    channel: str
+    text: str
+    pk: int
+    subject: str = ""
+    status: str = ""
+    ticks: str = ""
+    status_label: str = ""
+    detail: str = ""
+    buttons: list[dict] = field(default_factory=list)
+    held_until: datetime | None = None  # not sent yet (quiet hours, retry): when it will go
+
+    @property
+    def channel_label(self) -> str:
+        return Channel(self.channel).label if self.channel in Channel.values else self.channel
+
+
+# --- Reads ------------------------------------------------------------------------------------
+def sandbox_customers():
+    sandbox_messages = Message.objects.filter(customer=OuterRef("pk"), provider=PROVIDER)
+    awaiting = Order.objects.filter(customer=OuterRef("pk"), status=OrderStatus.AWAITING_CONFIRMATION)
+    return (
+        Customer.objects.filter(Exists(sandbox_messages))
+        .select_related("store")
+        .annotate(
+            message_count=Count("messages", distinct=True),
+            last_message_at=Max("messages__created_at"),
+            awaiting_confirmation=Exists(awaiting),
+        )
+    )
+
+
+def phone_conversation(customer: Customer) -> list[Bubble]:
+    """The customer's messages both ways, oldest first."""
+    messages = (
+        Message.objects.filter(customer=customer)
+        .select_related("template")
+        .order_by("-created_at", "-id")[:SHOWN_PER_SIDE]
+    )
+    replies = InboundMessage.objects.filter(customer=customer).order_by("-received_at", "-id")
+    bubbles = [_outbound_bubble(m) for m in messages]
+    bubbles += [
+        Bubble(outbound=False, at=r.received_at, channel=r.channel, text=r.text or r.button_payload, pk=r.pk)
+        for r in replies[:SHOWN_PER_SIDE]
+    ]
+    return sorted(bubbles, key=lambda b: (b.at, b.outbound, b.pk))
+
+
+def _outbound_bubble(message: Message) -> Bubble:
+    ticks, label = TICKS.get(message.status, ("?", message.status))
+    buttons = []
+    if message.template is not None and message.channel == Channel.WHATSAPP and message.status in REACHED:
+        buttons = [b for b in message.template.buttons if b.get("id") and b.get("title")]
+    return Bubble(
+        outbound=True,
+        at=message.created_at,
+        channel=message.channel,
+        text=message.body or message.event.replace("_", " "),
+        pk=message.pk,
+        subject=message.subject,
+        status=message.status,
+        ticks=ticks,
+        status_label=label,
+        detail=message.error[:200]
+        if message.status in (Message.Status.FAILED, Message.Status.UNDELIVERABLE)
+        else "",
+        buttons=buttons,
+        held_until=message.next_attempt_at if message.status == Message.Status.QUEUED else None,
+    )
+
+
+def _reply_channel(bubbles: list[Bubble]) -> str:
+    """Answer on the phone channel the customer last heard from."""
+    phone = [b.channel for b in bubbles if b.outbound and b.channel in PHONE_CHANNELS]
+    return phone[-1] if phone else Channel.WHATSAPP
+
+
+def _sandbox_customer(customer_id: int) -> Customer:
+    return get_object_or_404(sandbox_customers(), pk=customer_id)
+
+
+def _fragments(request, customer: Customer) -> dict:
+    bubbles = phone_conversation(customer)
+    days = [(day, list(group)) for day, group in itertools.groupby(bubbles, key=lambda b: b.at.date())]
+    orders = customer.orders.order_by("-placed_at", "-id")[:10]
+    context = {"customer": customer, "days": days, "orders": orders, "tz": customer.store.time_zone}
+    return {
+        "conversation": render_to_string("messaging/sandbox/_conversation.html", context, request),
+        "orders": render_to_string("messaging/sandbox/_orders.html", context, request),
+        "reply_channel": _reply_channel(bubbles),
+    }
+
+
+# --- Views ------------------------------------------------------------------------------------
+@require_GET
+@staff_with_permission
+def phone_customers(request):
+    customers = sandbox_customers().order_by("-awaiting_confirmation", "-last_message_at", "-pk")[:200]
+    context = {**admin.site.each_context(request), "title": "Sandbox phone", "customers": customers}
+    return render(request, "messaging/sandbox/customers.html", context)
+
+
+@require_GET
+@staff_with_permission
+def phone(request, customer_id: int):
+    customer = _sandbox_customer(customer_id)
+    context = {
+        **admin.site.each_context(request),
+        "title": f"Sandbox phone: {customer.name}",
+        "customer": customer,
+        "phone_channels": PHONE_CHANNELS,
+        **_fragments(request, customer),
+    }
+    return render(request, "messaging/sandbox/phone.html", context)
+
+
+@require_GET
+@staff_with_permission
+def phone_feed(request, customer_id: int):
+    """What the page polls to show new messages and receipts."""
+    return JsonResponse(_fragments(request, _sandbox_customer(customer_id)))
+
+
+@require_POST
+@staff_with_permission
+def phone_reply(request, customer_id: int):
+    """The customer taps a quick reply or sends text: queue the signed inbound webhook."""
+    customer = _sandbox_customer(customer_id)
+    if not customer.phone:
+        return HttpResponseBadRequest("this customer has no valid phone number")
+    if request.POST.get("button"):
+        reply = _button_reply(customer, request.POST.get("message", ""), request.POST["button"])
+    else:
+        reply = _text_reply(request.POST.get("text", ""), request.POST.get("channel", ""))
+    if isinstance(reply, str):
+        return HttpResponseBadRequest(reply)
+    body = json.dumps({"id": f"SBIN{uuid.uuid4().hex}", "from": customer.phone, **reply}, ensure_ascii=False)
+    store_slug = customer.store.slug
+
+    def post_reply():
+        from messaging.sandbox_tasks import sandbox_reply_post_task
+
+        sandbox_reply_post_task.delay(store_slug, body)
+
+    transaction.on_commit(post_reply)
+    logger.info("sandbox reply queued customer_id=%s user_id=%s", customer.pk, request.user.pk)
+    return JsonResponse({"queued": True}, status=202)
+
+
+def _button_reply(customer: Customer, message_id: str, button_id: str) -> dict | str:
+    """The button's payload is built here from the message it sits under, never taken from the page."""
+    message = (
+        Message.objects.filter(customer=customer, pk=message_id if message_id.isdigit() else None)
+        .select_related("template")
+        .first()
+    )
+    buttons = message.template.buttons if message is not None and message.template is not None else []
+    button = next((b for b in buttons if b.get("id") == button_id), None)
+    if button is None or message.status not in REACHED:
+        return "no such button on this customer's message"
+    return {
+        "channel": message.channel,
+        "text": button.get("title", ""),
+        "button_payload": f"{button_id}:{message.order_id}",
+        "in_reply_to": message.provider_message_id,  # as WhatsApp gives the message's id (context)
+    }
+
+
+def _text_reply(text: str, channel: str) -> dict | str:
+    text = text.strip()
+    if not text or len(text) > REPLY_MAX_CHARS:
+        return f"type a reply of 1 to {REPLY_MAX_CHARS} characters"
+    if channel not in PHONE_CHANNELS:
+        return "reply on whatsapp or sms"
+    return {"channel": channel, "text": text}

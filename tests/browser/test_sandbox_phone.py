@@ -1,0 +1,57 @@
+"""The demo's sandbox phone in a real browser: a customer confirms their COD order with a tap."""
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.urls import reverse
+
+from messaging.models import InboundMessage, Message, MessagingSettings
+from orders.transitions import OrderStatus
+from tests.browser.conftest import browser_missing
+from tests.factories import StoreFactory, UserFactory, order_in_status
+
+pytestmark = [
+    pytest.mark.skipif(bool(browser_missing()), reason=browser_missing() or "-"),
+    pytest.mark.django_db(transaction=True),
+]
+
+
+@pytest.fixture
+def agent():
+    user = UserFactory()
+    user.user_permissions.add(
+        Permission.objects.get(content_type__app_label="messaging", codename="view_message")
+    )
+    return user
+
+
+def test_tapping_confirm_on_the_phone_confirms_the_order_and_the_customer_is_told(
+    browser_as, agent, live_server, settings
+):
+    # given: a COD order awaiting confirmation, whose request the sandbox delivered
+    settings.LIVRA_PUBLIC_URL = live_server.url  # where the sandbox posts its customers' replies
+    store = StoreFactory()
+    MessagingSettings.objects.create(store=store, quiet_hours_start=None, quiet_hours_end=None)
+    order = order_in_status(OrderStatus.AWAITING_CONFIRMATION, store=store)
+    request = Message.objects.get(order=order, event="confirmation_requested")
+    page = browser_as(agent)
+    page.goto(reverse("messaging:sandbox-phone", args=[order.customer.pk]))
+    asked = page.locator(f'.bubble.out[data-message-id="{request.pk}"]')
+    assert order.number in asked.inner_text()
+
+    # when: the customer taps "Confirm" under it
+    page.locator(f'.quick-reply[data-message-id="{request.pk}"][data-button="confirm"]').click()
+
+    # then: the reply went through the inbound webhook and confirmed the order ...
+    page.locator(".bubble.in").wait_for(timeout=10_000)
+    order.refresh_from_db()
+    reply = InboundMessage.objects.get(customer=order.customer)
+    assert order.status == OrderStatus.CONFIRMED
+    assert (reply.webhook is not None, reply.button_payload) == (True, f"confirm:{order.pk}")
+    # ... and the refreshed phone shows the reply and the "order confirmed" message after it
+    page.reload()
+    confirmed = Message.objects.get(order=order, event="order_confirmed")
+    assert page.locator(".bubble.in .text").inner_text() == "Confirmer"
+    assert order.number in page.locator(f'.bubble.out[data-message-id="{confirmed.pk}"]').inner_text()
+    bubbles = page.locator(".bubble").evaluate_all("els => els.map(e => e.dataset.messageId || 'reply')")
+    assert bubbles == [str(request.pk), "reply", str(confirmed.pk)]
+    assert page.locator(f'#orders [data-order-id="{order.pk}"]').get_attribute("data-status") == "confirmed"
