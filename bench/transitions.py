@@ -189,8 +189,8 @@ def main() -> None:
     from django.db import connection
     from django.test.utils import setup_databases, teardown_databases
 
+    from messaging.events import TRANSITION_EVENTS as CUSTOMER_FACING_EVENTS
     from messaging.models import Message
-    from messaging.services import CUSTOMER_FACING_EVENTS
 
     source_db = connection.settings_dict["NAME"]
     bench_db = f"livra_bench_{os.getpid()}"
