@@ -78,11 +78,11 @@ def _require_postgres_and_redis() -> None:
         )
 
 
-def _broker_client() -> redis.Redis:
+def broker_client() -> redis.Redis:
     return redis.Redis.from_url(settings.CELERY_BROKER_URL)
 
 
-def _forget_queue(client: redis.Redis, queue: str) -> None:
+def forget_queue(client: redis.Redis, queue: str) -> None:
     # kombu keeps a queue's messages in a list named after it, and its bindings in two sets.
     client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
 
@@ -151,6 +151,12 @@ class WorkerProcess:
             self._process.kill()
             self._process.wait(STOP_TIMEOUT)
 
+    def kill(self) -> None:
+        """SIGKILL, as the OOM killer or a lost machine would: no warm shutdown, nothing recorded."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait(STOP_TIMEOUT)
+
     def log(self) -> str:
         try:
             return self.log_path.read_text(errors="replace")
@@ -186,7 +192,7 @@ class IdleQueue:
 
 
 @contextmanager
-def _publish_for_real_to(queue: str) -> Iterator[None]:
+def publish_for_real_to(queue: str) -> Iterator[None]:
     # Router.route reads task_default_queue on every publish, so this redirects .delay() too.
     default_queue = celery_app.conf.task_default_queue
     celery_app.conf.task_always_eager = False
@@ -210,7 +216,7 @@ def celery_worker_process(django_db_setup, tmp_path_factory) -> Iterator[WorkerP
         pytest.fail(str(exc), pytrace=False)
     yield worker
     worker.stop()
-    _forget_queue(_broker_client(), queue)
+    forget_queue(broker_client(), queue)
 
 
 @pytest.fixture
@@ -221,7 +227,7 @@ def celery_worker(celery_worker_process, celery_runs_tasks_inline) -> Iterator[W
     """
     worker = celery_worker_process
     worker.mark()
-    with _publish_for_real_to(worker.queue):
+    with publish_for_real_to(worker.queue):
         yield worker
     print(f"--- celery worker log ({worker.nodename}) ---\n{worker.log_since_mark()}")
 
@@ -230,8 +236,8 @@ def celery_worker(celery_worker_process, celery_runs_tasks_inline) -> Iterator[W
 def celery_idle_queue(django_db_setup, celery_runs_tasks_inline) -> Iterator[IdleQueue]:
     """Tasks published during the test wait, unconsumed, in a fresh Redis queue."""
     _require_postgres_and_redis()
-    client = _broker_client()
+    client = broker_client()
     queue = IdleQueue(_unique_queue("livra-idle"), client)
-    with _publish_for_real_to(queue.name):
+    with publish_for_real_to(queue.name):
         yield queue
-    _forget_queue(client, queue.name)
+    forget_queue(client, queue.name)

@@ -1,3 +1,4 @@
+import importlib
 import ipaddress
 import os
 import socket
@@ -81,12 +82,18 @@ def fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
-def default_message_templates(request):
-    # Transactional tests flush every table, data migrations' rows included; put the default
-    # templates back so messages can be rendered (what a real deployment always has).
+def data_from_migrations(request):
+    # Transactional tests flush every table, data migrations' rows included; put back what a
+    # real deployment always has: the default templates and the agents' groups.
     marker = request.node.get_closest_marker("django_db")
     if marker is not None and marker.kwargs.get("transaction"):
         request.getfixturevalue("transactional_db")
+        from django.apps import apps
+
         from messaging.default_templates import install_default_templates
 
         install_default_templates()
+        importlib.import_module("orders.migrations.0002_default_groups").create_default_groups(apps, None)
+        importlib.import_module(
+            "messaging.migrations.0004_outbox_sweep_schedule_and_permissions"
+        ).grant_messaging_permissions(apps, None)

@@ -14,7 +14,15 @@ from django.urls import reverse
 from django.utils import timezone
 
 from messaging.events import TRANSITION_EVENTS, URGENT_EVENTS
-from messaging.models import Consent, Message, MessageAttempt, MessageStatusChange, Notification, Purpose
+from messaging.models import (
+    Channel,
+    Consent,
+    Message,
+    MessageAttempt,
+    MessageStatusChange,
+    Notification,
+    Purpose,
+)
 from messaging.providers import (
     ErrorKind,
     OutboundMessage,
@@ -32,6 +40,7 @@ from messaging.services.routing import (
     quiet_hours_end,
     route_channels,
 )
+from messaging.services.whatsapp_window import whatsapp_window_open
 
 logger = logging.getLogger(__name__)
 
@@ -235,6 +244,10 @@ def _outbound(message: Message, *, sender: str):
             sendgrid_template_id=template.sendgrid_template_id,
             data={name: value for name, value in context.items() if value not in (None, "")},
         )
+    reply_buttons = ()
+    if message.channel == Channel.WHATSAPP and template.buttons and whatsapp_window_open(customer):
+        # Inside the 24 h window interactive buttons may go instead of a template's quick replies.
+        reply_buttons = tuple({"id": f"{b['id']}:{order.pk}", "title": b["title"]} for b in template.buttons)
     outbound = OutboundMessage(
         message_id=message.pk,
         channel=message.channel,
@@ -243,6 +256,7 @@ def _outbound(message: Message, *, sender: str):
         body=body,
         subject=subject,
         template=ref,
+        reply_buttons=reply_buttons,
         correlation={"message_id": str(message.pk), "order_id": str(order.pk)},
         status_callback_url=status_callback_url(message.provider, order.store.slug),
     )

@@ -14,7 +14,7 @@ from django.urls import reverse
 from messaging.models import ChannelProvider, Message, MessageTemplate, Notification
 from orders.models import OrderEvent
 from orders.services import order_transition
-from tests.celery_worker import WorkerProcess, _publish_for_real_to, wait_for
+from tests.celery_worker import WorkerProcess, broker_client, forget_queue, publish_for_real_to, wait_for
 from tests.factories import OrderFactory, UserFactory
 from tests.fakes.twilio import FakeTwilio
 from tests.fakes.whatsapp_cloud import WhatsAppCloudFake
@@ -46,10 +46,11 @@ def worker(fakes, live_server, monkeypatch, tmp_path, settings):
     process = WorkerProcess(f"livra-e2e-{uuid.uuid4().hex[:8]}", tmp_path / "worker.log")
     process.start()
     try:
-        with _publish_for_real_to(process.queue):
+        with publish_for_real_to(process.queue):
             yield process
     finally:
         process.stop()
+        forget_queue(broker_client(), process.queue)
         print(f"--- worker log ---\n{process.log()}")
 
 

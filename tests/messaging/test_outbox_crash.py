@@ -12,7 +12,6 @@ import datetime
 import json
 import threading
 import uuid
-from contextlib import contextmanager
 
 import pytest
 import redis
@@ -25,7 +24,7 @@ from messaging.models import Channel, ChannelProvider, Message, MessageAttempt
 from messaging.services.sweep import outbox_sweep
 from orders.models import OrderEvent
 from orders.services import order_transition
-from tests.celery_worker import WorkerProcess, wait_for
+from tests.celery_worker import WorkerProcess, publish_for_real_to, wait_for
 from tests.factories import OrderFactory
 from tests.fakes.server import FakeRequest, FakeResponse, FakeServer
 
@@ -54,17 +53,6 @@ def twilio():
     yield server
     server.release.set()
     server.stop()
-
-
-@contextmanager
-def publishing_to(queue: str):
-    celery_app.conf.task_always_eager = False
-    default_queue, celery_app.conf.task_default_queue = celery_app.conf.task_default_queue, queue
-    try:
-        yield
-    finally:
-        celery_app.conf.task_default_queue = default_queue
-        celery_app.conf.task_always_eager = True
 
 
 def redeliver_unacked(queue: str) -> int:
@@ -105,7 +93,7 @@ def workers(worker_env, tmp_path):
         return worker
 
     try:
-        with publishing_to(queue):
+        with publish_for_real_to(queue):
             yield start
     finally:
         for worker in started:
@@ -132,7 +120,7 @@ def test_a_worker_killed_during_the_provider_call_leaves_a_message_the_sweep_mar
 
     # when the worker dies with the request out
     wait_for(lambda: twilio.requests, what="the worker's request to reach Twilio")
-    doomed._process.kill()  # SIGKILL (a process this test started): no cleanup, nothing recorded
+    doomed.kill()  # SIGKILL (a process this test started): no cleanup, nothing recorded
     doomed._process.wait(10)
 
     # then the row is as the dead worker left it: claimed, leased, attempt under way

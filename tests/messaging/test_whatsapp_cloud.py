@@ -233,9 +233,6 @@ def test_reply_buttons_are_cut_to_what_meta_accepts(fake, config):
     assert all(len(b["reply"]["title"]) <= 20 for b in sent_buttons)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="needs the reply_buttons wiring in messaging/services/outbox.py::_outbound"
-)
 def test_inside_the_window_the_confirmation_request_goes_with_interactive_buttons(
     fake, whatsapp_cloud, approved_template, order, django_capture_on_commit_callbacks
 ):
