@@ -305,6 +305,8 @@ class TwilioProvider:
                 error_code=raw_code,
                 error_text=_redacted(data.get("ErrorMessage", "")),
                 error_kind=ERROR_KINDS.get(code, "") if code else "",
+                # Livra's own id, from the StatusCallback URL it gave this message.
+                correlation={"message_id": request.GET.get("message_id", "")},
             )
         ]
 

@@ -258,14 +258,17 @@ def _outbound(message: Message, *, sender: str):
         template=ref,
         reply_buttons=reply_buttons,
         correlation={"message_id": str(message.pk), "order_id": str(order.pk)},
-        status_callback_url=status_callback_url(message.provider, order.store.slug),
+        status_callback_url=status_callback_url(message.provider, order.store.slug, message.pk),
     )
     return outbound, template
 
 
-def status_callback_url(provider: str, store_slug: str) -> str:
+def status_callback_url(provider: str, store_slug: str, message_id: int | None = None) -> str:
     path = reverse("messaging:provider-status", args=[provider, store_slug])
-    return f"{django_settings.LIVRA_PUBLIC_URL.rstrip('/')}{path}"
+    # Our id rides along (and is signed with the URL), so a receipt still finds a message
+    # whose send ended "unknown" before the provider's id was known.
+    query = f"?message_id={message_id}" if message_id is not None else ""
+    return f"{django_settings.LIVRA_PUBLIC_URL.rstrip('/')}{path}{query}"
 
 
 def _record_accepted(message_id: int, attempt_id: int, provider_message_id: str) -> Message:
@@ -276,7 +279,12 @@ def _record_accepted(message_id: int, attempt_id: int, provider_message_id: str)
             outcome=MessageAttempt.Outcome.ACCEPTED, provider_message_id=provider_message_id, finished_at=now
         )
         if message.status not in (Message.Status.SENDING, Message.Status.UNKNOWN):
-            return message  # settled meanwhile; keep that news
+            # Settled meanwhile (a fast receipt matched by correlation): keep that news, but
+            # remember the provider's id so later receipts find the message too.
+            if not message.provider_message_id:
+                message.provider_message_id = provider_message_id
+                message.save(update_fields=["provider_message_id"])
+            return message
         # UNKNOWN: the call outlived its lease and the sweep gave up on it; the answer came after all.
         message.provider_message_id = provider_message_id
         message.sent_at = now

@@ -53,7 +53,16 @@ def _message_by_correlation(candidates, provider: str, update: StatusUpdate) -> 
     message_id = str(update.correlation.get("message_id") or "")
     if not (message_id.isascii() and message_id.isdigit()):
         return None
-    return candidates.filter(provider=provider, pk=int(message_id)).first()
+    message = candidates.filter(provider=provider, pk=int(message_id)).first()
+    if message is None:
+        return None
+    # Our id was signed into the callback (URL or custom args) by us: it is authoritative.
+    stored, given = message.provider_message_id, update.provider_message_id
+    if given and not stored:
+        # The send ended "unknown" (or its answer is still on the way): now we know the id.
+        message.provider_message_id = given
+        message.save(update_fields=["provider_message_id"])
+    return message
 
 
 def _apply_progress(message: Message, update: StatusUpdate) -> None:

@@ -103,7 +103,9 @@ def test_the_callback_url_given_to_twilio_is_the_one_the_webhook_verifies(client
     # The fake signs the StatusCallback URL it received; the view rebuilds it from LIVRA_PUBLIC_URL.
     callback = fake.callback(sent_sms.provider_message_id, "sent")
 
-    assert callback.url == f"{PUBLIC_URL}/webhooks/messaging/twilio/{sent_sms.order.store.slug}/status/"
+    assert callback.url == (
+        f"{PUBLIC_URL}/webhooks/messaging/twilio/{sent_sms.order.store.slug}/status/?message_id={sent_sms.pk}"
+    )
     assert callback.post_with(client).status_code == 200
 
 
@@ -200,9 +202,23 @@ def test_the_same_callback_twice_is_applied_once(client, fake, sent_sms):
     assert status_changes(sent_sms, "delivered") == 1
 
 
+def test_a_receipt_finds_a_message_whose_send_ended_unknown_by_the_id_in_its_callback_url(
+    client, fake, sent_sms
+):
+    # given: the send's answer never came, so Livra does not know Twilio's SID
+    Message.objects.filter(pk=sent_sms.pk).update(status=Message.Status.UNKNOWN, provider_message_id="")
+
+    fake.callback(sent_sms.provider_message_id, "delivered").post_with(client)
+
+    sent_sms.refresh_from_db()
+    assert sent_sms.status == Message.Status.DELIVERED
+    assert sent_sms.provider_message_id == fake.sent[0].sid
+
+
 def test_a_callback_for_an_unknown_sid_is_stored_and_flagged(client, fake, sent_sms):
     stranger = new_sid("SM")
-    callback = fake.callback(stranger, "delivered", url=fake.sent[0].status_callback)
+    # Posted to the store's status URL as configured at Twilio, without a message of ours in it.
+    callback = fake.callback(stranger, "delivered", url=fake.sent[0].status_callback.split("?")[0])
 
     response = callback.post_with(client)
 
