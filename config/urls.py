@@ -9,5 +9,6 @@ admin.site.index_title = "Orders, customers and messages"
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
-    path("webhooks/messaging/", include("messaging.urls")),
+    # Provider webhooks (/webhooks/messaging/...) and the demo's sandbox phone (/sandbox/phone/).
+    path("", include("messaging.urls")),
 ]

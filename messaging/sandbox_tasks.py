@@ -1,6 +1,7 @@
 """The sandbox provider's side of the wire: its delivery receipts and its customers' replies.
 
-Tasks only import from here; messaging/tasks.py imports this module so that workers know them.
+Celery's autodiscovery imports only tasks.py: messaging/tasks.py imports this module so that
+workers register these tasks.
 """
 
 import logging

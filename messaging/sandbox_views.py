@@ -7,8 +7,10 @@ the sandbox's inbound webhook, a real HTTP request through the same view as any 
 The signing key never reaches the browser, so nothing outside Livra can forge a reply, and the
 page's own endpoint needs a staff login, the permission and a CSRF token.
 
-Only customers with sandbox messages are shown or answerable: a customer on a real provider
-cannot be impersonated from here.
+Only customers who got WhatsApp or SMS messages through the sandbox are shown, and they answer
+only on those channels and to those messages: a customer a real provider serves cannot be
+impersonated from here (in a store that configured Twilio for SMS, say, but left WhatsApp on
+the sandbox, the customer can be answered for on WhatsApp only).
 """
 
 import itertools
@@ -26,6 +28,7 @@ from django.db.models import Count, Exists, Max, OuterRef
 from django.http import HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from messaging.models import Channel, InboundMessage, Message
@@ -80,7 +83,9 @@ class Bubble:
 
 # --- Reads ------------------------------------------------------------------------------------
 def sandbox_customers():
-    sandbox_messages = Message.objects.filter(customer=OuterRef("pk"), provider=PROVIDER)
+    sandbox_messages = Message.objects.filter(
+        customer=OuterRef("pk"), provider=PROVIDER, channel__in=PHONE_CHANNELS
+    )
     awaiting = Order.objects.filter(customer=OuterRef("pk"), status=OrderStatus.AWAITING_CONFIRMATION)
     return (
         Customer.objects.filter(Exists(sandbox_messages))
@@ -132,25 +137,35 @@ def _outbound_bubble(message: Message) -> Bubble:
     )
 
 
-def _reply_channel(bubbles: list[Bubble]) -> str:
-    """Answer on the phone channel the customer last heard from."""
-    phone = [b.channel for b in bubbles if b.outbound and b.channel in PHONE_CHANNELS]
-    return phone[-1] if phone else Channel.WHATSAPP
+def sandbox_channels(customer: Customer) -> list[str]:
+    """The phone channels on which the sandbox, not a real provider, talked to the customer."""
+    used = set(
+        Message.objects.filter(customer=customer, provider=PROVIDER, channel__in=PHONE_CHANNELS).values_list(
+            "channel", flat=True
+        )
+    )
+    return [channel for channel in PHONE_CHANNELS if channel in used]
+
+
+def _reply_channel(bubbles: list[Bubble], channels: list[str]) -> str:
+    """Answer on the sandbox channel the customer last heard from."""
+    heard = [b.channel for b in bubbles if b.outbound and b.channel in channels]
+    return heard[-1] if heard else channels[0]
 
 
 def _sandbox_customer(customer_id: int) -> Customer:
     return get_object_or_404(sandbox_customers(), pk=customer_id)
 
 
-def _fragments(request, customer: Customer) -> dict:
-    bubbles = phone_conversation(customer)
-    days = [(day, list(group)) for day, group in itertools.groupby(bubbles, key=lambda b: b.at.date())]
+def _fragments(request, customer: Customer, bubbles: list[Bubble]) -> dict:
+    tz = customer.store.time_zone
+    by_local_day = itertools.groupby(bubbles, key=lambda b: timezone.localtime(b.at, tz).date())
+    days = [(day, list(group)) for day, group in by_local_day]
     orders = customer.orders.order_by("-placed_at", "-id")[:10]
-    context = {"customer": customer, "days": days, "orders": orders, "tz": customer.store.time_zone}
+    context = {"customer": customer, "days": days, "orders": orders, "tz": tz}
     return {
         "conversation": render_to_string("messaging/sandbox/_conversation.html", context, request),
         "orders": render_to_string("messaging/sandbox/_orders.html", context, request),
-        "reply_channel": _reply_channel(bubbles),
     }
 
 
@@ -167,12 +182,14 @@ def phone_customers(request):
 @staff_with_permission
 def phone(request, customer_id: int):
     customer = _sandbox_customer(customer_id)
+    bubbles, channels = phone_conversation(customer), sandbox_channels(customer)
     context = {
         **admin.site.each_context(request),
         "title": f"Sandbox phone: {customer.name}",
         "customer": customer,
-        "phone_channels": PHONE_CHANNELS,
-        **_fragments(request, customer),
+        "phone_channels": [Channel(c) for c in channels],
+        "reply_channel": _reply_channel(bubbles, channels),
+        **_fragments(request, customer, bubbles),
     }
     return render(request, "messaging/sandbox/phone.html", context)
 
@@ -181,7 +198,8 @@ def phone(request, customer_id: int):
 @staff_with_permission
 def phone_feed(request, customer_id: int):
     """What the page polls to show new messages and receipts."""
-    return JsonResponse(_fragments(request, _sandbox_customer(customer_id)))
+    customer = _sandbox_customer(customer_id)
+    return JsonResponse(_fragments(request, customer, phone_conversation(customer)))
 
 
 @require_POST
@@ -194,7 +212,9 @@ def phone_reply(request, customer_id: int):
     if request.POST.get("button"):
         reply = _button_reply(customer, request.POST.get("message", ""), request.POST["button"])
     else:
-        reply = _text_reply(request.POST.get("text", ""), request.POST.get("channel", ""))
+        reply = _text_reply(
+            request.POST.get("text", ""), request.POST.get("channel", ""), sandbox_channels(customer)
+        )
     if isinstance(reply, str):
         return HttpResponseBadRequest(reply)
     body = json.dumps({"id": f"SBIN{uuid.uuid4().hex}", "from": customer.phone, **reply}, ensure_ascii=False)
@@ -213,7 +233,9 @@ def phone_reply(request, customer_id: int):
 def _button_reply(customer: Customer, message_id: str, button_id: str) -> dict | str:
     """The button's payload is built here from the message it sits under, never taken from the page."""
     message = (
-        Message.objects.filter(customer=customer, pk=message_id if message_id.isdigit() else None)
+        Message.objects.filter(
+            customer=customer, provider=PROVIDER, pk=message_id if message_id.isdigit() else None
+        )
         .select_related("template")
         .first()
     )
@@ -229,10 +251,10 @@ def _button_reply(customer: Customer, message_id: str, button_id: str) -> dict |
     }
 
 
-def _text_reply(text: str, channel: str) -> dict | str:
+def _text_reply(text: str, channel: str, channels: list[str]) -> dict | str:
     text = text.strip()
     if not text or len(text) > REPLY_MAX_CHARS:
         return f"type a reply of 1 to {REPLY_MAX_CHARS} characters"
-    if channel not in PHONE_CHANNELS:
-        return "reply on whatsapp or sms"
+    if channel not in channels:
+        return f"this customer can only be answered for on {' or '.join(channels)} here"
     return {"channel": channel, "text": text}

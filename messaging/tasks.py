@@ -1,5 +1,6 @@
 from celery import shared_task
 
+from messaging.sandbox_tasks import sandbox_receipt_task, sandbox_reply_post_task  # noqa: F401 - registers them
 from messaging.services.outbox import message_send
 from messaging.services.sweep import outbox_sweep
 

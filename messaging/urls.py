@@ -7,19 +7,18 @@ app_name = "messaging"
 
 urlpatterns = [
     path(
-        "<slug:provider>/<slug:store_slug>/status/",
+        "webhooks/messaging/<slug:provider>/<slug:store_slug>/status/",
         provider_webhook,
         {"kind": "status"},
         name="provider-status",
     ),
     path(
-        "<slug:provider>/<slug:store_slug>/inbound/",
+        "webhooks/messaging/<slug:provider>/<slug:store_slug>/inbound/",
         provider_webhook,
         {"kind": "inbound"},
         name="provider-inbound",
     ),
-    # The demo's sandbox phone (staff only). No provider route can match these: theirs end in
-    # /status/ or /inbound/ after exactly two segments.
+    # The demo's sandbox phone (staff only).
     path("sandbox/phone/", sandbox_views.phone_customers, name="sandbox-phone-customers"),
     path("sandbox/phone/<int:customer_id>/", sandbox_views.phone, name="sandbox-phone"),
     path("sandbox/phone/<int:customer_id>/feed/", sandbox_views.phone_feed, name="sandbox-phone-feed"),

@@ -28,6 +28,7 @@ KEPT_HEADERS = (
     "X-Hub-Signature-256",
     "X-Twilio-Email-Event-Webhook-Signature",
     "X-Twilio-Email-Event-Webhook-Timestamp",
+    "X-Livra-Sandbox-Signature",
 )
 
 

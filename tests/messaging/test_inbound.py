@@ -9,7 +9,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-import messaging.inbox_admin  # noqa: F401 - registers the inbox until messaging/admin.py imports it
 from messaging.models import Channel, Consent, ConsentEvent, InboundMessage, Message, Notification
 from messaging.providers import InboundReply
 from messaging.services.consent import consent_record

@@ -112,6 +112,17 @@ def test_an_sms_is_delivered_but_never_read(django_capture_on_commit_callbacks):
     assert message.read_at is None
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_receipt_that_overtakes_the_send_still_leaves_the_provider_id_recorded():
+    # Without a surrounding transaction (a worker, or the live server) the sandbox's receipts run
+    # at once under eager Celery, before the send task records the provider's answer.
+    order = order_in_status(S.AWAITING_CONFIRMATION)
+
+    message = Message.objects.get(order=order)
+    assert message.status == Message.Status.READ
+    assert message.provider_message_id.startswith("SB")
+
+
 def test_a_delivered_receipt_ends_the_notification_so_no_other_channel_is_tried(asked):
     notification = asked.notifications.get(event="confirmation_requested")
 
@@ -289,6 +300,23 @@ def test_the_feed_shows_the_customers_replies_and_the_acknowledgement(
     assert 'data-status="confirmed"' in feed["orders"]
 
 
+def test_the_conversation_is_split_into_the_stores_days_not_utc_days(client, asked):
+    late_evening = datetime.datetime(2026, 6, 10, 23, 30, tzinfo=CASABLANCA)  # UTC+1 then
+    Message.objects.filter(order=asked).update(created_at=late_evening)
+    post_signed(
+        client,
+        inbound_url(asked.store),
+        {"id": "SBIN-8", "from": asked.customer.phone, "channel": "whatsapp", "text": "Allô ?"},
+    )
+    InboundMessage.objects.update(received_at=late_evening + datetime.timedelta(hours=1))
+    agent(client)
+
+    page = client.get(phone_url(asked.customer)).content.decode()
+
+    assert '<div class="day">10 Jun 2026</div>' in page
+    assert '<div class="day">11 Jun 2026</div>' in page
+
+
 def test_a_message_held_for_quiet_hours_says_when_it_goes_out(client, asked):
     MessagingSettings.objects.filter(store=asked.store).update(
         quiet_hours_start=datetime.time(21, 0), quiet_hours_end=datetime.time(9, 0)
@@ -355,14 +383,35 @@ def test_a_typed_reply_is_posted_with_its_text_and_channel(
     agent(client)
 
     with django_capture_on_commit_callbacks(execute=True):
-        client.post(reply_url(asked.customer), {"text": " STOP ", "channel": "sms"})
+        client.post(reply_url(asked.customer), {"text": " STOP ", "channel": "whatsapp"})
 
     [posted] = public_url.requests
     assert {k: posted.json()[k] for k in ("channel", "text", "from")} == {
-        "channel": "sms",
+        "channel": "whatsapp",
         "text": "STOP",
         "from": asked.customer.phone,
     }
+
+
+def test_a_customer_is_answered_for_only_on_a_channel_the_sandbox_reached_them_on(client, asked, public_url):
+    agent(client)  # the sandbox reached this customer on WhatsApp only
+
+    response = client.post(reply_url(asked.customer), {"text": "STOP", "channel": "sms"})
+
+    assert response.status_code == 400
+    assert public_url.requests == []
+
+
+def test_a_customer_the_sandbox_only_e_mailed_has_no_phone(client, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        order = order_in_status(S.AWAITING_CONFIRMATION, customer=CustomerFactory(preferred_channel="email"))
+    agent(client)
+
+    listed = client.get(reverse("messaging:sandbox-phone-customers")).context["customers"]
+
+    assert Message.objects.get(order=order).channel == Channel.EMAIL
+    assert list(listed) == []
+    assert client.get(phone_url(order.customer)).status_code == 404
 
 
 def test_a_button_of_another_customers_message_is_refused(client, asked, public_url):

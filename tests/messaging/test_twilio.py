@@ -108,7 +108,10 @@ def test_an_sms_goes_to_twilio_with_the_documented_form_fields_and_basic_auth(
         "To": message.customer.phone,
         "From": SMS_SENDER,
         "Body": message.body,
-        "StatusCallback": f"https://ops.livra.example/webhooks/messaging/twilio/{sms_store.slug}/status/",
+        "StatusCallback": (
+            f"https://ops.livra.example/webhooks/messaging/twilio/{sms_store.slug}/status/"
+            f"?message_id={message.pk}"
+        ),
     }
     assert "Répondez 1 pour confirmer" in form["Body"]
 
