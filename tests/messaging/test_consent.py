@@ -14,7 +14,7 @@ from messaging.services.consent import consent_allows, consent_record
 from messaging.services.outbox import notification_create
 from messaging.services.sweep import outbox_sweep
 from tests.factories import CustomerFactory, OrderFactory, UserFactory
-from tests.fakes.scripted_provider import SCRIPTED, use_scripted_provider
+from tests.fakes.scripted_provider import use_scripted_provider
 
 pytestmark = pytest.mark.django_db
 
@@ -29,13 +29,6 @@ NOON = datetime.datetime(2025, 6, 10, 12, 0, tzinfo=ZoneInfo("Africa/Casablanca"
 def at_noon(time_machine):
     time_machine.move_to(NOON, tick=False)
     return time_machine
-
-
-@pytest.fixture
-def scripted():
-    SCRIPTED.reset()
-    yield SCRIPTED
-    SCRIPTED.reset()
 
 
 def allows(customer, channel, purpose=Purpose.TRANSACTIONAL, policy=IMPLIED) -> bool:

@@ -30,7 +30,7 @@ from messaging.services.sweep import outbox_sweep
 from orders.models import OrderEvent
 from orders.services import order_transition
 from tests.factories import OrderFactory
-from tests.fakes.scripted_provider import SCRIPTED, use_scripted_provider
+from tests.fakes.scripted_provider import use_scripted_provider
 
 pytestmark = pytest.mark.django_db
 
@@ -45,26 +45,6 @@ def clock(time_machine):
     """Frozen at noon in the store's time zone, outside quiet hours; tests move it on purpose."""
     time_machine.move_to(NOON, tick=False)
     return time_machine
-
-
-@pytest.fixture
-def scripted():
-    SCRIPTED.reset()
-    yield SCRIPTED
-    SCRIPTED.reset()
-
-
-@pytest.fixture
-def order():
-    order = OrderFactory()
-    use_scripted_provider(order.store)
-    return order
-
-
-@pytest.fixture
-def committed(django_capture_on_commit_callbacks):
-    """Run what the code asks to run after commit (the send task, inline), as a commit would."""
-    return lambda: django_capture_on_commit_callbacks(execute=True)
 
 
 def notify(order, event=NOT_URGENT, key="n1", **kwargs) -> Notification:

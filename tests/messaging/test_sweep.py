@@ -29,25 +29,6 @@ def clock(time_machine):
     return time_machine
 
 
-@pytest.fixture
-def scripted():
-    SCRIPTED.reset()
-    yield SCRIPTED
-    SCRIPTED.reset()
-
-
-@pytest.fixture
-def order():
-    order = OrderFactory()
-    use_scripted_provider(order.store)
-    return order
-
-
-@pytest.fixture
-def committed(django_capture_on_commit_callbacks):
-    return lambda: django_capture_on_commit_callbacks(execute=True)
-
-
 def sweep_at(clock, committed, moment: datetime.datetime):
     clock.move_to(moment, tick=False)
     with committed():
