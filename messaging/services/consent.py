@@ -55,9 +55,14 @@ def consent_record(
     return consent
 
 
-def consent_allows(customer, channel: str, purpose: str, *, policy: str) -> bool:
-    """May ``customer`` get a ``purpose`` message on ``channel``? Opt-outs always win."""
-    consent = next((c for c in customer.consents.all() if c.channel == channel), None)
+def consent_allows(customer, channel: str, purpose: str, *, policy: str, consents=None) -> bool:
+    """May ``customer`` get a ``purpose`` message on ``channel``? Opt-outs always win.
+
+    ``consents``: the customer's Consent rows when the caller already has them (one query for
+    every channel instead of one per channel).
+    """
+    rows = customer.consents.all() if consents is None else consents
+    consent = next((c for c in rows if c.channel == channel), None)
     if consent is not None and consent.status == Consent.Status.OPTED_OUT:
         return False
     if purpose == Purpose.MARKETING:

@@ -228,7 +228,7 @@ def _outbound(message: Message, *, sender: str):
     template = template_for(order.store, message.event, message.channel, customer.language)
     if template is None:
         raise RenderError(f"no template for {message.event} on {message.channel}")
-    context = order_context(order, customer.language)
+    context = order_context(order, customer.language, customer)
     body = render_text(template.body, context)
     subject = render_text(template.subject, context) if template.subject else ""
     ref = None

@@ -3,6 +3,8 @@
 import string
 from decimal import Decimal
 
+from django.db.models import Q
+
 from messaging.events import PLACEHOLDERS
 from messaging.models import MessageTemplate
 
@@ -53,8 +55,11 @@ def format_money(amount: Decimal, currency: str, language: str) -> str:
 
 def template_for(store, event: str, channel: str, language: str) -> MessageTemplate | None:
     """The store's own template, else the default; in the customer's language, else French, else any."""
-    candidates = list(MessageTemplate.objects.filter(event=event, channel=channel).filter(store__in=[store]))
-    candidates += list(MessageTemplate.objects.filter(event=event, channel=channel, store__isnull=True))
+    rows = MessageTemplate.objects.filter(
+        Q(store=store) | Q(store__isnull=True), event=event, channel=channel
+    )
+    # The store's own templates first, then the defaults (one query for both).
+    candidates = sorted(rows, key=lambda template: template.store_id is None)
     for wanted in (language, "fr", "en"):
         for template in candidates:
             if template.language == wanted:
@@ -62,13 +67,13 @@ def template_for(store, event: str, channel: str, language: str) -> MessageTempl
     return candidates[0] if candidates else None
 
 
-def order_context(order, language: str) -> dict:
+def order_context(order, language: str, customer=None) -> dict:
     """Every placeholder's value for ``order``; None where the order does not know it yet."""
     shipped = order.events.filter(type="shipped").order_by("-id").first()
     shipment = shipped.payload if shipped else {}
     items = ", ".join(f"{item.quantity} × {item.title}" for item in order.items.all())
     return {
-        "customer_name": order.customer.name,
+        "customer_name": (customer or order.customer).name,
         "order_number": order.number,
         "items": items or None,
         "cod_amount": format_money(order.cod_amount, order.currency, language),

@@ -33,12 +33,15 @@ def route_channels(customer, settings: MessagingSettings, purpose: str) -> list[
     preferred = customer.preferred_channel
     order = [preferred] if preferred in store_channels else []
     order += [channel for channel in store_channels if channel not in order]
+    consents = list(customer.consents.all())
     return [
         channel
         for channel in order
         if channel in Channel.values
         and contact_point(customer, channel)
-        and consent_allows(customer, channel, purpose, policy=settings.transactional_policy)
+        and consent_allows(
+            customer, channel, purpose, policy=settings.transactional_policy, consents=consents
+        )
     ]
 
 
