@@ -17,6 +17,7 @@ GROUP_PERMISSIONS = {
         "view_consentevent",
         "view_inboundmessage",
         "change_inboundmessage",
+        "add_consent",  # an agent records what the customer said, with the reason
         "view_messagetemplate",
     ],
     "Ops agent": [
@@ -25,6 +26,7 @@ GROUP_PERMISSIONS = {
         "view_consentevent",
         "view_inboundmessage",
         "change_inboundmessage",
+        "add_consent",  # an agent records what the customer said, with the reason
         "view_messagetemplate",
         "view_messagingsettings",
         "view_channelprovider",
@@ -37,6 +39,7 @@ GROUP_PERMISSIONS = {
         "view_consentevent",
         "view_inboundmessage",
         "change_inboundmessage",
+        "add_consent",  # an agent records what the customer said, with the reason
         "view_messagetemplate",
         "add_messagetemplate",
         "change_messagetemplate",

@@ -638,9 +638,14 @@ def test_recording_consent_needs_a_reason(client):
     assert not Consent.objects.filter(customer=customer).exists()
 
 
+def test_every_agent_group_may_record_consent():
+    for group in (CONFIRMATION_AGENT, OPS_AGENT, "Store admin"):
+        assert UserFactory(groups=[group]).has_perm("messaging.add_consent")
+
+
 def test_recording_consent_needs_the_permission(client):
     customer = CustomerFactory()
-    client.force_login(agent("messaging.view_consent"))
+    client.force_login(grant(UserFactory(), "messaging.view_consent"))  # staff, in no group
 
     response = client.post(
         reverse("admin:messaging_consent_add"),
