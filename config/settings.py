@@ -94,6 +94,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 # Status changes own their transactions (orders.services); requests must not wrap them.
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# Kept connections (DB_CONN_MAX_AGE > 0) are checked before reuse instead of failing a request.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -144,6 +146,10 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's Django fixup closes the database connection around every task unless this is set,
+# so each send paid for a new PostgreSQL backend (~15 ms of server CPU here). With it, Django's
+# own rules decide (config/celery.py): DB_CONN_MAX_AGE and the health check above.
+CELERY_DB_REUSE_MAX = int(os.environ.get("CELERY_DB_REUSE_MAX", "1000"))
 
 # --- Logging: no payloads, no PII; event ids and order ids only ------------------------------
 LOGGING = {
