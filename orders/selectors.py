@@ -2,16 +2,12 @@
 
 from django.db.models import QuerySet
 
-from orders.models import Order, OrderEvent
+from orders.models import Order
 from orders.transitions import TRANSITIONS
 
 
 def order_list_for_admin() -> QuerySet[Order]:
     return Order.objects.select_related("store", "customer")
-
-
-def order_event_list(order_id: int) -> QuerySet[OrderEvent]:
-    return OrderEvent.objects.filter(order_id=order_id).select_related("actor").order_by("created_at", "id")
 
 
 def order_available_transitions(order: Order, user) -> list[str]:

@@ -56,6 +56,7 @@ class OutboundMessage:
     subject: str = ""
     template: TemplateRef | None = None
     reply_buttons: tuple[dict, ...] = ()  # interactive buttons, only inside the WhatsApp window
+    window_open: bool = False  # the customer wrote on WhatsApp in the last 24 h: free text may go
     correlation: dict = field(default_factory=dict)  # string ids echoed back in receipts
     status_callback_url: str = ""
 

@@ -242,7 +242,7 @@ class WhatsAppCloudProvider:
             url = f"{config.base_url(DEFAULT_BASE_URL).rstrip('/')}/{graph_version(config)}"
         except ImproperlyConfigured as exc:  # names the variable, never a value
             raise ProviderError(ErrorKind.PERMANENT, "config", str(exc)) from None
-        body = request_body(outbound, window_open=bool(outbound.reply_buttons) or self._window_open(outbound))
+        body = request_body(outbound, window_open=outbound.window_open or bool(outbound.reply_buttons))
         try:
             response = requests.post(
                 f"{url}/{config.sender}/messages",
@@ -272,13 +272,6 @@ class WhatsAppCloudProvider:
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             # Meta answered 200, so it most likely took the message: never resend blindly.
             raise ProviderError(ErrorKind.UNKNOWN, "bad_response", "accepted without a message id") from exc
-
-    def _window_open(self, outbound: OutboundMessage) -> bool:
-        if outbound.template is not None and outbound.template.whatsapp_name:
-            return False  # a template goes either way; no need to ask
-        from messaging.services.whatsapp_window import whatsapp_window_open_for_message
-
-        return whatsapp_window_open_for_message(outbound.message_id)
 
     # --- webhooks ---
     def challenge(self, request, config: ProviderConfig):

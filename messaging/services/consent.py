@@ -55,6 +55,18 @@ def consent_record(
     return consent
 
 
+def consent_record_provider_opt_out(message, error_code: str) -> Consent:
+    """The provider said this customer stopped messages on the message's channel (21610, 131050,
+    an unsubscribe or spam report): record it with the message as evidence."""
+    return consent_record(
+        message.customer,
+        message.channel,
+        Consent.Status.OPTED_OUT,
+        source=Consent.Source.PROVIDER,
+        evidence={"provider": message.provider, "error_code": error_code, "message_id": message.pk},
+    )
+
+
 def consent_allows(customer, channel: str, purpose: str, *, policy: str, consents=None) -> bool:
     """May ``customer`` get a ``purpose`` message on ``channel``? Opt-outs always win.
 

@@ -16,7 +16,6 @@ from django.utils import timezone
 from messaging.events import TRANSITION_EVENTS, URGENT_EVENTS
 from messaging.models import (
     Channel,
-    Consent,
     Message,
     MessageAttempt,
     MessageStatusChange,
@@ -31,7 +30,7 @@ from messaging.providers import (
     TemplateRef,
     get_provider,
 )
-from messaging.services.consent import consent_allows, consent_record
+from messaging.services.consent import consent_allows, consent_record_provider_opt_out
 from messaging.services.rendering import RenderError, order_context, render_text, template_for
 from messaging.services.routing import (
     channel_provider_for,
@@ -244,8 +243,9 @@ def _outbound(message: Message, *, sender: str):
             sendgrid_template_id=template.sendgrid_template_id,
             data={name: value for name, value in context.items() if value not in (None, "")},
         )
+    window_open = message.channel == Channel.WHATSAPP and whatsapp_window_open(customer)
     reply_buttons = ()
-    if message.channel == Channel.WHATSAPP and template.buttons and whatsapp_window_open(customer):
+    if window_open and template.buttons:
         # Inside the 24 h window interactive buttons may go instead of a template's quick replies.
         reply_buttons = tuple({"id": f"{b['id']}:{order.pk}", "title": b["title"]} for b in template.buttons)
     outbound = OutboundMessage(
@@ -257,6 +257,7 @@ def _outbound(message: Message, *, sender: str):
         subject=subject,
         template=ref,
         reply_buttons=reply_buttons,
+        window_open=window_open,
         correlation={"message_id": str(message.pk), "order_id": str(order.pk)},
         status_callback_url=status_callback_url(message.provider, order.store.slug, message.pk),
     )
@@ -342,13 +343,7 @@ def _record_failure(message_id: int, attempt_id: int, exc: ProviderError) -> Mes
         else:
             status = FINAL_STATUS_FOR.get(exc.kind, Message.Status.FAILED)
             if exc.kind == ErrorKind.OPTED_OUT:
-                consent_record(
-                    message.customer,
-                    message.channel,
-                    Consent.Status.OPTED_OUT,
-                    source=Consent.Source.PROVIDER,
-                    evidence={"provider": message.provider, "error_code": exc.code, "message_id": message.pk},
-                )
+                consent_record_provider_opt_out(message, exc.code)
             _finish(message, status, exc.code, exc.text, "send task")
             _advance(message, f"{exc.kind.value} on {message.channel} ({exc.code or 'no code'})")
     logger.info("message send failed message_id=%s kind=%s code=%s", message.pk, exc.kind.value, exc.code)
@@ -415,8 +410,3 @@ def _advance(message: Message, reason: str) -> Message | None:
         logger.info("notification exhausted every channel notification_id=%s", notification.pk)
         return None
     return message_create(notification, remaining[0], fallback_from=message, reason=reason)
-
-
-def notification_advance(message: Message, reason: str) -> Message | None:
-    with transaction.atomic():
-        return _advance(message, reason)

@@ -5,9 +5,9 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from messaging.models import Consent, Message, Notification
+from messaging.models import Message, Notification
 from messaging.providers import ErrorKind, StatusUpdate
-from messaging.services.consent import consent_record
+from messaging.services.consent import consent_record_provider_opt_out
 from messaging.services.outbox import _advance, _set_status
 
 logger = logging.getLogger(__name__)
@@ -89,17 +89,7 @@ def _apply_failure(message: Message, update: StatusUpdate) -> None:
     if update.error_kind == ErrorKind.OPTED_OUT:
         # A spam report or an unsubscribe comes after delivery by nature: keep the customer's
         # stop even when the message's own status does not move.
-        consent_record(
-            message.customer,
-            message.channel,
-            Consent.Status.OPTED_OUT,
-            source=Consent.Source.PROVIDER,
-            evidence={
-                "provider": message.provider,
-                "error_code": update.error_code,
-                "message_id": message.pk,
-            },
-        )
+        consent_record_provider_opt_out(message, update.error_code)
     if message.status in FAILURES or RANK.get(message.status, 0) >= RANK[Message.Status.DELIVERED]:
         return  # already failed, or it reached the customer: a stray failure changes nothing
     message.error_code, message.error = update.error_code[:40], update.error_text[:2000]

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
-from messaging.models import Channel, InboundMessage, Message
+from messaging.models import Channel, InboundMessage
 
 WINDOW = timedelta(hours=24)
 
@@ -24,9 +24,3 @@ def whatsapp_window_open(customer, now: datetime | None = None) -> bool:
     return InboundMessage.objects.filter(
         customer=customer, channel=Channel.WHATSAPP, received_at__gt=now - WINDOW
     ).exists()
-
-
-def whatsapp_window_open_for_message(message_id: int, now: datetime | None = None) -> bool:
-    """The window of the customer an outbox message is for; closed when the message is unknown."""
-    message = Message.objects.filter(pk=message_id).select_related("customer").first()
-    return whatsapp_window_open(message.customer if message else None, now)
