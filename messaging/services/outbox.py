@@ -168,7 +168,7 @@ def _claim(message_id: int):
         if refusal is not None:
             status, code, reason = refusal
             _finish(message, status, code, reason, "send task")
-            _advance(message, reason)
+            notification_try_next_channel_locked(message, reason)
             return None
         # The store's provider now, not when the message was queued: a store that set up a real
         # provider while this message waited (quiet hours, backoff) must not send it via the old one.
@@ -178,7 +178,7 @@ def _claim(message_id: int):
             outbound, template = _outbound(message, sender=configured.sender)
         except RenderError as exc:
             _finish(message, Message.Status.FAILED, "render_error", str(exc), "outbox")
-            _advance(message, f"template could not be rendered: {exc}")
+            notification_try_next_channel_locked(message, f"template could not be rendered: {exc}")
             return None
         message.template = template
         message.body, message.subject = outbound.body, outbound.subject
@@ -290,7 +290,7 @@ def _record_accepted(message_id: int, attempt_id: int, provider_message_id: str)
         message.provider_message_id = provider_message_id
         message.sent_at = now
         message.lease_expires_at = None
-        _set_status(message, Message.Status.SENT, "send task", "accepted by the provider")
+        message_set_status(message, Message.Status.SENT, "send task", "accepted by the provider")
         message.save(update_fields=["provider_message_id", "sent_at", "lease_expires_at", "status"])
     logger.info("message accepted message_id=%s provider=%s", message.pk, message.provider)
     return message
@@ -320,7 +320,9 @@ def _record_failure(message_id: int, attempt_id: int, exc: ProviderError) -> Mes
         message.lease_expires_at = None
         if exc.kind == ErrorKind.UNKNOWN:
             # The request may have reached the provider: resending could text the customer twice.
-            _set_status(message, Message.Status.UNKNOWN, "send task", "no answer after the request went out")
+            message_set_status(
+                message, Message.Status.UNKNOWN, "send task", "no answer after the request went out"
+            )
             message.save(update_fields=["error_code", "error", "lease_expires_at", "status"])
         elif exc.kind == ErrorKind.RETRYABLE and message.attempts < MAX_ATTEMPTS and not moved_on:
             retry_at = now + timedelta(seconds=retry_delay(message.attempts, exc.retry_after))
@@ -331,7 +333,7 @@ def _record_failure(message_id: int, attempt_id: int, exc: ProviderError) -> Mes
             retry_at = held_until or retry_at
             delay = (retry_at - now).total_seconds()
             message.next_attempt_at = retry_at
-            _set_status(
+            message_set_status(
                 message, Message.Status.QUEUED, "send task", f"retry in {delay:.0f} s ({exc.code or 'error'})"
             )
             message.save(
@@ -345,7 +347,9 @@ def _record_failure(message_id: int, attempt_id: int, exc: ProviderError) -> Mes
             if exc.kind == ErrorKind.OPTED_OUT:
                 consent_record_provider_opt_out(message, exc.code)
             _finish(message, status, exc.code, exc.text, "send task")
-            _advance(message, f"{exc.kind.value} on {message.channel} ({exc.code or 'no code'})")
+            notification_try_next_channel_locked(
+                message, f"{exc.kind.value} on {message.channel} ({exc.code or 'no code'})"
+            )
     logger.info("message send failed message_id=%s kind=%s code=%s", message.pk, exc.kind.value, exc.code)
     return message
 
@@ -359,7 +363,7 @@ def retry_delay(attempts: int, retry_after: float | None) -> float:
 
 
 # --- status bookkeeping ---------------------------------------------------------------------
-def _set_status(message: Message, status: str, source: str, detail: str) -> None:
+def message_set_status(message: Message, status: str, source: str, detail: str) -> None:
     _status_change(message, message.status, status, source, detail)
     message.status = status
 
@@ -379,12 +383,15 @@ def _finish(message: Message, status: str, code: str, text: str, source: str) ->
     message.error_code, message.error = code[:40], text[:2000]
     message.failed_at = timezone.now()
     message.lease_expires_at = None
-    _set_status(message, status, source, f"{code} {text}".strip()[:300])
+    message_set_status(message, status, source, f"{code} {text}".strip()[:300])
     message.save(update_fields=["error_code", "error", "failed_at", "lease_expires_at", "status", "template"])
 
 
-def _advance(message: Message, reason: str) -> Message | None:
-    """Try the notification's next channel; mark it exhausted when none is left."""
+def notification_try_next_channel_locked(message: Message, reason: str) -> Message | None:
+    """Try the notification's next channel; mark it exhausted when none is left.
+
+    The caller holds ``message``'s row lock inside its transaction (send task, receipt, sweep).
+    """
     notification = message.notification
     if notification is None or notification.status != Notification.Status.PENDING:
         return None

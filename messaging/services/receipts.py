@@ -8,7 +8,7 @@ from django.utils import timezone
 from messaging.models import Message, Notification
 from messaging.providers import ErrorKind, StatusUpdate
 from messaging.services.consent import consent_record_provider_opt_out
-from messaging.services.outbox import _advance, _set_status
+from messaging.services.outbox import message_set_status, notification_try_next_channel_locked
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def _apply_progress(message: Message, update: StatusUpdate) -> None:
     if message.sent_at is None:
         message.sent_at = now
         fields.append("sent_at")
-    _set_status(message, update.status, "receipt", f"{message.provider} said {update.status}")
+    message_set_status(message, update.status, "receipt", f"{message.provider} said {update.status}")
     message.save(update_fields=fields)
     notification = message.notification
     if update.status in (Message.Status.DELIVERED, Message.Status.READ) and notification is not None:
@@ -94,6 +94,10 @@ def _apply_failure(message: Message, update: StatusUpdate) -> None:
         return  # already failed, or it reached the customer: a stray failure changes nothing
     message.error_code, message.error = update.error_code[:40], update.error_text[:2000]
     message.failed_at = update.occurred_at or timezone.now()
-    _set_status(message, update.status, "receipt", f"{update.error_code} {update.error_text}".strip()[:300])
+    message_set_status(
+        message, update.status, "receipt", f"{update.error_code} {update.error_text}".strip()[:300]
+    )
     message.save(update_fields=["error_code", "error", "failed_at", "status"])
-    _advance(message, f"{message.channel} receipt: {update.status} {update.error_code}".strip())
+    notification_try_next_channel_locked(
+        message, f"{message.channel} receipt: {update.status} {update.error_code}".strip()
+    )

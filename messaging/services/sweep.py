@@ -16,7 +16,12 @@ from messaging.models import (
     Notification,
     default_receipt_timeouts,
 )
-from messaging.services.outbox import LOST_KICK_GRACE, _advance, _set_status, message_kick_on_commit
+from messaging.services.outbox import (
+    LOST_KICK_GRACE,
+    message_kick_on_commit,
+    message_set_status,
+    notification_try_next_channel_locked,
+)
 
 logger = logging.getLogger(__name__)
 BATCH = 500
@@ -80,7 +85,7 @@ def _recover_expired_leases(now) -> tuple[int, int]:
                     )
                 message.provider_message_id = attempt.provider_message_id
                 message.sent_at = attempt.finished_at or now
-                _set_status(
+                message_set_status(
                     message, Message.Status.SENT, "sweep", "lease expired after the provider accepted"
                 )
                 sent += 1
@@ -89,7 +94,9 @@ def _recover_expired_leases(now) -> tuple[int, int]:
                     MessageAttempt.objects.filter(pk=attempt.pk).update(
                         outcome=MessageAttempt.Outcome.UNKNOWN, finished_at=now
                     )
-                _set_status(message, Message.Status.UNKNOWN, "sweep", "lease expired with no answer recorded")
+                message_set_status(
+                    message, Message.Status.UNKNOWN, "sweep", "lease expired with no answer recorded"
+                )
                 unknown += 1
             message.save(update_fields=["lease_expires_at", "provider_message_id", "sent_at", "status"])
     return sent, unknown
@@ -136,6 +143,6 @@ def _fall_back_when_silent(now) -> int:
             ):
                 continue  # a receipt or another sweep got there first
             reason = f"no delivery receipt on {locked.channel} within {int(timeout.total_seconds())} s"
-            if _advance(locked, reason):
+            if notification_try_next_channel_locked(locked, reason):
                 count += 1
     return count
