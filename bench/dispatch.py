@@ -254,14 +254,11 @@ def forget_queue() -> None:
 # --- the data --------------------------------------------------------------------------------
 def create_orders(label: str, count: int):
     """A store that texts through the fake (SMS only, no quiet hours) and ``count`` placed orders."""
-    from decimal import Decimal
-
     from django.db import connection
-    from django.utils import timezone
 
+    from bench.fixtures import bulk_cod_orders
     from messaging.models import Channel, ChannelProvider, MessagingSettings
-    from orders.models import Customer, Order, OrderItem, Store
-    from orders.transitions import PaymentMethod
+    from orders.models import Store
 
     store = Store.objects.create(name=f"Dispatch {label}", slug=f"dispatch-{label}")
     MessagingSettings.objects.update_or_create(
@@ -270,29 +267,7 @@ def create_orders(label: str, count: int):
     )
     provider = {"provider": "twilio", "sender": SENDER, "credentials_env_prefix": PROVIDER_PREFIX}
     ChannelProvider.objects.create(store=store, channel=Channel.SMS, **provider)
-    customers = Customer.objects.bulk_create(
-        Customer(store=store, name=f"Client {i}", phone_raw=f"06{i:08d}", phone=f"+2126{i:08d}")
-        for i in range(count)
-    )
-    orders = Order.objects.bulk_create(
-        Order(
-            store=store,
-            customer=customer,
-            external_id=f"{label}-{i}",
-            number=f"#{10000 + i}",
-            payment_method=PaymentMethod.COD,
-            currency="MAD",
-            total_amount=Decimal("249.00"),
-            cod_amount=Decimal("249.00"),
-            shipping_city="Casablanca",
-            placed_at=timezone.now(),
-        )
-        for i, customer in enumerate(customers)
-    )
-    OrderItem.objects.bulk_create(
-        OrderItem(order=order, sku="BAB-42", title="Babouches", quantity=1, unit_price=Decimal("249.00"))
-        for order in orders
-    )
+    orders = bulk_cod_orders(store, count, label, with_items=True)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     return store, [order.pk for order in orders]

@@ -79,35 +79,11 @@ def configure_environment(args: argparse.Namespace) -> None:
 
 
 def create_orders(count: int, prefix: str) -> list[int]:
-    from decimal import Decimal
-
-    from django.utils import timezone
-
-    from orders.models import Customer, Order, Store
-    from orders.transitions import PaymentMethod
+    from bench.fixtures import bulk_cod_orders
+    from orders.models import Store
 
     store = Store.objects.create(name=f"Bench {prefix}", slug=f"bench-{prefix}")
-    customers = Customer.objects.bulk_create(
-        Customer(store=store, name=f"Customer {i}", phone_raw=f"06{i:08d}", phone=f"+2126{i:08d}")
-        for i in range(count)
-    )
-    now = timezone.now()
-    orders = Order.objects.bulk_create(
-        Order(
-            store=store,
-            customer=customer,
-            external_id=f"{prefix}-{i}",
-            number=f"#{prefix}{i}",
-            payment_method=PaymentMethod.COD,
-            currency="MAD",
-            total_amount=Decimal("249.00"),
-            cod_amount=Decimal("249.00"),
-            shipping_city="Casablanca",
-            placed_at=now,
-        )
-        for i, customer in enumerate(customers)
-    )
-    return [order.pk for order in orders]
+    return [order.pk for order in bulk_cod_orders(store, count, prefix)]
 
 
 def queries_per_transition(order_id: int) -> dict[str, int]:
