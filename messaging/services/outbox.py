@@ -94,20 +94,25 @@ def notification_create(order, *, event: str, key: str, purpose: str = Purpose.T
     except IntegrityError:
         return Notification.objects.get(idempotency_key=key)
     if channels:
-        message_create(notification, channels[0])
+        message_create(notification, channels[0], settings=settings)
     else:
         logger.info("notification has no usable channel notification_id=%s", notification.pk)
     return notification
 
 
 def message_create(
-    notification: Notification, channel: str, *, fallback_from=None, reason: str = ""
+    notification: Notification, channel: str, *, fallback_from=None, reason: str = "", settings=None
 ) -> Message:
-    """Queue ``notification`` on ``channel`` and kick the send after commit (or at quiet hours' end)."""
+    """Queue ``notification`` on ``channel`` and kick the send after commit (or at quiet hours' end).
+
+    ``settings``: the store's MessagingSettings when the caller has them already.
+    """
     order = notification.order
     provider = channel_provider_for(order.store, channel)
     now = timezone.now()
-    not_before = None if notification.urgent else quiet_hours_end(messaging_settings_for(order.store), now)
+    if not notification.urgent and settings is None:
+        settings = messaging_settings_for(order.store)
+    not_before = None if notification.urgent else quiet_hours_end(settings, now)
     message = Message.objects.create(
         notification=notification,
         order=order,
