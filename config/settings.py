@@ -175,3 +175,5 @@ if not DEBUG:
 # --- Livra ------------------------------------------------------------------------------------
 # The public base URL providers call back (delivery receipts, inbound messages).
 LIVRA_PUBLIC_URL = os.environ.get("LIVRA_PUBLIC_URL", "http://127.0.0.1:8000")
+# How many provider calls one outbox drain makes side by side (messaging/services/dispatch.py).
+LIVRA_OUTBOX_SEND_THREADS = int(os.environ.get("LIVRA_OUTBOX_SEND_THREADS", "8"))

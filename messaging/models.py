@@ -254,6 +254,10 @@ class Message(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+        indexes = [
+            # The drain's and the sweep's "due" lookup: only queued rows, oldest due first.
+            models.Index(fields=["next_attempt_at"], condition=models.Q(status="queued"), name="message_due")
+        ]
         constraints = [
             # Never the same notification twice on one channel.
             models.UniqueConstraint(
@@ -266,6 +270,19 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} via {self.channel} ({self.status})"
+
+
+class OutboxWakeup(models.Model):
+    """At most one row: an outbox drain has been asked for and has not started yet
+    (``messaging.services.wakeup``)."""
+
+    SINGLETON = 1
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=SINGLETON)
+    requested_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"outbox drain requested at {self.requested_at:%H:%M:%S}"
 
 
 class MessageAttempt(models.Model):

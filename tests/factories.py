@@ -94,3 +94,10 @@ def order_in_status(status: str, **order_kwargs) -> Order:
         order_transition(order, name, source=OrderEvent.Source.SYSTEM)
     order.refresh_from_db()
     return order
+
+
+def without_queued_messages(order: Order) -> Order:
+    """``order`` with the messages its walk left queued (never kicked: no commit ran) removed, so
+    that the next drain of the outbox sends only what the test itself triggers."""
+    order.messages.filter(status="queued").delete()
+    return order

@@ -39,6 +39,7 @@ from messaging.services.routing import (
     quiet_hours_end,
     route_channels,
 )
+from messaging.services.wakeup import outbox_wake_on_commit
 from messaging.services.whatsapp_window import whatsapp_window_open
 
 logger = logging.getLogger(__name__)
@@ -128,12 +129,13 @@ def message_create(
     )
     _status_change(message, "", Message.Status.QUEUED, "outbox", reason or "queued")
     if not_before is None:
-        message_kick_on_commit(message.pk)
+        outbox_wake_on_commit()
     # else: held for quiet hours; the outbox sweep sends it when the window opens.
     return message
 
 
-def message_kick_on_commit(message_id: int, countdown: float | None = None) -> None:
+def message_retry_on_commit(message_id: int, countdown: float) -> None:
+    """Send ``message_id`` again in ``countdown`` seconds, once this transaction commits."""
     from messaging.tasks import message_send_task
 
     transaction.on_commit(lambda: message_send_task.apply_async((message_id,), countdown=countdown))
@@ -146,16 +148,48 @@ def message_send(message_id: int) -> Message | None:
     if claimed is None:
         return None
     message, attempt, outbound, config = claimed
+    outcome = provider_call(message, outbound, config)
+    if isinstance(outcome, ProviderError):
+        return message_record_failure(message.pk, attempt.pk, outcome)
+    return messages_record_accepted([(message.pk, attempt.pk, outcome.provider_message_id)])[0]
+
+
+def provider_call(message: Message, outbound: OutboundMessage, config: ProviderConfig):
+    """The provider's answer: its SendResult, or the ProviderError it was classified as.
+
+    No transaction may be open: this is the network call.
+    """
     try:
-        result = get_provider(message.provider).send(outbound, config)
+        return get_provider(message.provider).send(outbound, config)
     except ProviderError as exc:
-        return _record_failure(message.pk, attempt.pk, exc)
+        return exc
     except Exception as exc:  # a bug or an unexpected library error: retry, capped, and keep the text
         logger.exception(
             "provider raised unexpectedly message_id=%s provider=%s", message.pk, message.provider
         )
-        return _record_failure(message.pk, attempt.pk, ProviderError(ErrorKind.RETRYABLE, "", repr(exc)))
-    return _record_accepted(message.pk, attempt.pk, result.provider_message_id)
+        return ProviderError(ErrorKind.RETRYABLE, "", repr(exc))
+
+
+class SendLookups:
+    """What preparing a send reads besides the message row, one query at a time.
+
+    ``messaging.services.dispatch`` prefetches the same answers for a whole batch of messages.
+    """
+
+    def settings(self, store):
+        return messaging_settings_for(store)
+
+    def provider(self, store, channel: str):
+        return channel_provider_for(store, channel)
+
+    def template(self, store, event: str, channel: str, language: str):
+        return template_for(store, event, channel, language)
+
+    def context(self, order, language: str, customer) -> dict:
+        return order_context(order, language, customer)
+
+    def window_open(self, customer) -> bool:
+        return whatsapp_window_open(customer)
 
 
 def _claim(message_id: int):
@@ -169,49 +203,68 @@ def _claim(message_id: int):
         )
         if message is None or (message.next_attempt_at and message.next_attempt_at > now):
             return None  # someone else has it, it is done, or it is not due yet
-        refusal = _send_refusal(message)
-        if refusal is not None:
-            status, code, reason = refusal
-            _finish(message, status, code, reason, "send task")
-            notification_try_next_channel_locked(message, reason)
+        prepared = message_prepare_send(message, now, SendLookups())
+        if prepared is None:
             return None
-        # The store's provider now, not when the message was queued: a store that set up a real
-        # provider while this message waited (quiet hours, backoff) must not send it via the old one.
-        configured = channel_provider_for(message.order.store, message.channel)
-        message.provider = configured.provider
-        try:
-            outbound, template = _outbound(message, sender=configured.sender)
-        except RenderError as exc:
-            _finish(message, Message.Status.FAILED, "render_error", str(exc), "outbox")
-            notification_try_next_channel_locked(message, f"template could not be rendered: {exc}")
-            return None
-        message.template = template
-        message.body, message.subject = outbound.body, outbound.subject
-        message.status = Message.Status.SENDING
-        message.attempts += 1
-        message.lease_expires_at = now + SENDING_LEASE
-        message.save(
-            update_fields=[
-                "provider",
-                "template",
-                "body",
-                "subject",
-                "status",
-                "attempts",
-                "lease_expires_at",
-            ]
-        )
-        attempt = MessageAttempt.objects.create(
-            message=message, number=message.attempts, provider=message.provider, started_at=now
-        )
-        _status_change(
-            message, Message.Status.QUEUED, Message.Status.SENDING, "send task", f"attempt {attempt.number}"
-        )
-    config = ProviderConfig(configured.provider, configured.sender, configured.credentials_env_prefix)
+        outbound, config = prepared
+        message.save(update_fields=CLAIM_FIELDS)
+        attempt = MessageAttempt.objects.create(**attempt_values(message, now))
+        MessageStatusChange.objects.create(**claim_status_change_values(message, now))
     return message, attempt, outbound, config
 
 
-def _send_refusal(message: Message) -> tuple[str, str, str] | None:
+# What claiming a message changes on its row (``message_prepare_send`` sets them).
+CLAIM_FIELDS = ["provider", "template", "body", "subject", "status", "attempts", "lease_expires_at"]
+
+
+def message_prepare_send(message: Message, now, lookups: SendLookups):
+    """Check a claimed, due message may still go, render it and mark it sending (in memory).
+
+    Returns (outbound, provider config); or None when it must not go after all, in which case
+    it has been finished and its notification moved on. The caller holds the row lock and saves
+    ``CLAIM_FIELDS`` with one attempt row and one status change.
+    """
+    refusal = _send_refusal(message, lookups.settings(message.order.store))
+    if refusal is not None:
+        status, code, reason = refusal
+        _finish(message, status, code, reason, "send task")
+        notification_try_next_channel_locked(message, reason)
+        return None
+    # The store's provider now, not when the message was queued: a store that set up a real
+    # provider while this message waited (quiet hours, backoff) must not send it via the old one.
+    configured = lookups.provider(message.order.store, message.channel)
+    message.provider = configured.provider
+    try:
+        outbound, template = _outbound(message, sender=configured.sender, lookups=lookups)
+    except RenderError as exc:
+        _finish(message, Message.Status.FAILED, "render_error", str(exc), "outbox")
+        notification_try_next_channel_locked(message, f"template could not be rendered: {exc}")
+        return None
+    message.template = template
+    message.body, message.subject = outbound.body, outbound.subject
+    message.status = Message.Status.SENDING
+    message.attempts += 1
+    message.lease_expires_at = now + SENDING_LEASE
+    config = ProviderConfig(configured.provider, configured.sender, configured.credentials_env_prefix)
+    return outbound, config
+
+
+def attempt_values(message: Message, now) -> dict:
+    return {"message": message, "number": message.attempts, "provider": message.provider, "started_at": now}
+
+
+def claim_status_change_values(message: Message, now) -> dict:
+    return {
+        "message": message,
+        "from_status": Message.Status.QUEUED,
+        "to_status": Message.Status.SENDING,
+        "source": "send task",
+        "detail": f"attempt {message.attempts}",
+        "at": now,
+    }
+
+
+def _send_refusal(message: Message, settings) -> tuple[str, str, str] | None:
     """Why a due message must not go after all: things may have changed while it waited
     (quiet hours, backoff), and the customer's latest word is the one that counts."""
     notification = message.notification
@@ -219,20 +272,19 @@ def _send_refusal(message: Message) -> tuple[str, str, str] | None:
         # Stop at the first delivered: a late receipt on an earlier channel got there first.
         return Message.Status.FAILED, "superseded", "another channel already delivered the notification"
     purpose = notification.purpose if notification is not None else Purpose.TRANSACTIONAL
-    policy = messaging_settings_for(message.order.store).transactional_policy
-    if not consent_allows(message.customer, message.channel, purpose, policy=policy):
+    if not consent_allows(message.customer, message.channel, purpose, policy=settings.transactional_policy):
         return Message.Status.UNDELIVERABLE, "no_consent", f"no consent on {message.channel} any more"
     if not message.recipient:
         return Message.Status.UNDELIVERABLE, "no_contact", f"no contact point for {message.channel}"
     return None
 
 
-def _outbound(message: Message, *, sender: str):
+def _outbound(message: Message, *, sender: str, lookups: SendLookups):
     order, customer = message.order, message.customer
-    template = template_for(order.store, message.event, message.channel, customer.language)
+    template = lookups.template(order.store, message.event, message.channel, customer.language)
     if template is None:
         raise RenderError(f"no template for {message.event} on {message.channel}")
-    context = order_context(order, customer.language, customer)
+    context = lookups.context(order, customer.language, customer)
     body = render_text(template.body, context)
     subject = render_text(template.subject, context) if template.subject else ""
     ref = None
@@ -248,7 +300,7 @@ def _outbound(message: Message, *, sender: str):
             sendgrid_template_id=template.sendgrid_template_id,
             data={name: value for name, value in context.items() if value not in (None, "")},
         )
-    window_open = message.channel == Channel.WHATSAPP and whatsapp_window_open(customer)
+    window_open = message.channel == Channel.WHATSAPP and lookups.window_open(customer)
     reply_buttons = ()
     if window_open and template.buttons:
         # Inside the 24 h window interactive buttons may go instead of a template's quick replies.
@@ -277,31 +329,56 @@ def status_callback_url(provider: str, store_slug: str, message_id: int | None =
     return f"{django_settings.LIVRA_PUBLIC_URL.rstrip('/')}{path}{query}"
 
 
-def _record_accepted(message_id: int, attempt_id: int, provider_message_id: str) -> Message:
+def messages_record_accepted(accepted: list[tuple[int, int, str]]) -> list[Message]:
+    """Record provider acceptances, given as (message id, attempt id, provider's id), in one transaction."""
     now = timezone.now()
+    provider_ids = {message_id: provider_id for message_id, _, provider_id in accepted}
+    changes, newly_sent, settled_meanwhile = [], [], []
     with transaction.atomic():
-        message = Message.objects.select_for_update().get(pk=message_id)
-        MessageAttempt.objects.filter(pk=attempt_id).update(
-            outcome=MessageAttempt.Outcome.ACCEPTED, provider_message_id=provider_message_id, finished_at=now
+        # In id order: two batches that overlap wait for each other instead of deadlocking.
+        messages = list(Message.objects.select_for_update().filter(pk__in=provider_ids).order_by("pk"))
+        MessageAttempt.objects.bulk_update(
+            [
+                MessageAttempt(
+                    pk=attempt_id,
+                    outcome=MessageAttempt.Outcome.ACCEPTED,
+                    provider_message_id=provider_id,
+                    finished_at=now,
+                )
+                for _, attempt_id, provider_id in accepted
+            ],
+            ["outcome", "provider_message_id", "finished_at"],
         )
-        if message.status not in (Message.Status.SENDING, Message.Status.UNKNOWN):
-            # Settled meanwhile (a fast receipt matched by correlation): keep that news, but
-            # remember the provider's id so later receipts find the message too.
-            if not message.provider_message_id:
-                message.provider_message_id = provider_message_id
-                message.save(update_fields=["provider_message_id"])
-            return message
-        # UNKNOWN: the call outlived its lease and the sweep gave up on it; the answer came after all.
-        message.provider_message_id = provider_message_id
-        message.sent_at = now
-        message.lease_expires_at = None
-        message_set_status(message, Message.Status.SENT, "send task", "accepted by the provider")
-        message.save(update_fields=["provider_message_id", "sent_at", "lease_expires_at", "status"])
-    logger.info("message accepted message_id=%s provider=%s", message.pk, message.provider)
-    return message
+        for message in messages:
+            provider_id = provider_ids[message.pk]
+            if message.status not in (Message.Status.SENDING, Message.Status.UNKNOWN):
+                # Settled meanwhile (a fast receipt matched by correlation): keep that news, but
+                # remember the provider's id so later receipts find the message too.
+                if not message.provider_message_id:
+                    message.provider_message_id = provider_id
+                    settled_meanwhile.append(message)
+                continue
+            # UNKNOWN: the call outlived its lease and the sweep gave up on it; the answer came after all.
+            changes.append(
+                _status_change_row(message, Message.Status.SENT, "send task", "accepted by the provider")
+            )
+            message.status = Message.Status.SENT
+            message.provider_message_id = provider_id
+            message.sent_at = now
+            message.lease_expires_at = None
+            newly_sent.append(message)
+        Message.objects.bulk_update(settled_meanwhile, ["provider_message_id"])
+        Message.objects.bulk_update(
+            newly_sent, ["provider_message_id", "sent_at", "lease_expires_at", "status"]
+        )
+        MessageStatusChange.objects.bulk_create(changes)
+    for message in newly_sent:
+        logger.info("message accepted message_id=%s provider=%s", message.pk, message.provider)
+    by_id = {message.pk: message for message in messages}
+    return [by_id[message_id] for message_id, _, _ in accepted]
 
 
-def _record_failure(message_id: int, attempt_id: int, exc: ProviderError) -> Message:
+def message_record_failure(message_id: int, attempt_id: int, exc: ProviderError) -> Message:
     now = timezone.now()
     with transaction.atomic():
         message = (
@@ -345,7 +422,7 @@ def _record_failure(message_id: int, attempt_id: int, exc: ProviderError) -> Mes
                 update_fields=["error_code", "error", "lease_expires_at", "status", "next_attempt_at"]
             )
             if held_until is None:
-                message_kick_on_commit(message.pk, countdown=delay)
+                message_retry_on_commit(message.pk, countdown=delay)
             # else: the outbox sweep sends it when the quiet hours end, as for a new message.
         else:
             status = FINAL_STATUS_FOR.get(exc.kind, Message.Status.FAILED)
@@ -374,9 +451,16 @@ def message_set_status(message: Message, status: str, source: str, detail: str) 
 
 
 def _status_change(message: Message, from_status: str, to_status: str, source: str, detail: str) -> None:
-    MessageStatusChange.objects.create(
+    row = _status_change_row(message, to_status, source, detail)
+    row.from_status = from_status
+    row.save()
+
+
+def _status_change_row(message: Message, to_status: str, source: str, detail: str) -> MessageStatusChange:
+    """The history row for ``message`` leaving its current status, not saved."""
+    return MessageStatusChange(
         message=message,
-        from_status=from_status,
+        from_status=message.status,
         to_status=to_status,
         source=source,
         detail=detail[:300],

@@ -58,8 +58,13 @@ def template_for(store, event: str, channel: str, language: str) -> MessageTempl
     rows = MessageTemplate.objects.filter(
         Q(store=store) | Q(store__isnull=True), event=event, channel=channel
     )
-    # The store's own templates first, then the defaults (one query for both).
-    candidates = sorted(rows, key=lambda template: template.store_id is None)
+    return template_choose(rows, language)
+
+
+def template_choose(candidates, language: str) -> MessageTemplate | None:
+    """``template_for``'s choice among one store's and the default templates of one event and channel."""
+    # The store's own templates first, then the defaults.
+    candidates = sorted(candidates, key=lambda template: template.store_id is None)
     for wanted in (language, "fr", "en"):
         for template in candidates:
             if template.language == wanted:
@@ -67,10 +72,13 @@ def template_for(store, event: str, channel: str, language: str) -> MessageTempl
     return candidates[0] if candidates else None
 
 
-def order_context(order, language: str, customer=None) -> dict:
-    """Every placeholder's value for ``order``; None where the order does not know it yet."""
-    shipped = order.events.filter(type="shipped").order_by("-id").first()
-    shipment = shipped.payload if shipped else {}
+def order_context(order, language: str, customer=None, *, shipment: dict | None = None) -> dict:
+    """Every placeholder's value for ``order``; None where the order does not know it yet.
+
+    ``shipment``: the payload of the order's latest "shipped" event when the caller has it.
+    """
+    if shipment is None:
+        shipment = order_shipment(order)
     items = ", ".join(f"{item.quantity} × {item.title}" for item in order.items.all())
     return {
         "customer_name": (customer or order.customer).name,
@@ -83,3 +91,8 @@ def order_context(order, language: str, customer=None) -> dict:
         "expected_date": shipment.get("expected_date"),
         "store_name": order.store.name,
     }
+
+
+def order_shipment(order) -> dict:
+    shipped = order.events.filter(type="shipped").order_by("-id").first()
+    return shipped.payload if shipped else {}

@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from messaging.models import Message, MessageStatusChange, Purpose
 from messaging.services.consent import consent_allows
-from messaging.services.outbox import message_kick_on_commit
 from messaging.services.routing import channel_provider_for, contact_point, messaging_settings_for
+from messaging.services.wakeup import outbox_wake_on_commit
 from orders.models import OrderEvent
 
 logger = logging.getLogger(__name__)
@@ -102,6 +102,6 @@ def message_resend(message: Message, *, actor, reason: str) -> Message:
             payload={"message_id": resent.pk, "resent_message_id": original.pk, "channel": channel},
             idempotency_key=resent.idempotency_key,
         )
-        message_kick_on_commit(resent.pk)
+        outbox_wake_on_commit()
     logger.info("message resent message_id=%s original_id=%s actor_id=%s", resent.pk, original.pk, actor.pk)
     return resent

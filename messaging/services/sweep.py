@@ -18,10 +18,10 @@ from messaging.models import (
 )
 from messaging.services.outbox import (
     LOST_KICK_GRACE,
-    message_kick_on_commit,
     message_set_status,
     notification_try_next_channel_locked,
 )
+from messaging.services.wakeup import outbox_wake
 
 logger = logging.getLogger(__name__)
 BATCH = 500
@@ -46,16 +46,15 @@ def outbox_sweep() -> SweepResult:
 
 
 def _kick_due(now) -> int:
-    """Queued rows that are due but whose kick was lost (crash, broker down) or held for quiet hours."""
-    # Fresh rows are left alone for a grace period: their own on-commit kick is on its way.
+    """Queued rows that are due but whose wake-up was lost (crash, broker down) or held for quiet hours."""
+    # Fresh rows are left alone for a grace period: their own on-commit wake-up is on its way.
     due = Message.objects.filter(status=Message.Status.QUEUED, next_attempt_at__lte=now).filter(
         Q(next_attempt_at__lte=now - LOST_KICK_GRACE) | Q(created_at__lte=now - LOST_KICK_GRACE)
     )
-    ids = list(due.order_by("next_attempt_at").values_list("pk", flat=True)[:BATCH])
-    with transaction.atomic():
-        for message_id in ids:
-            message_kick_on_commit(message_id)
-    return len(ids)
+    count = due.count()
+    if count:
+        outbox_wake(force=True)  # a drain sends every due row, these among them
+    return count
 
 
 def _recover_expired_leases(now) -> tuple[int, int]:

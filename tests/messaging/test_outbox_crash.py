@@ -134,7 +134,7 @@ def test_a_worker_killed_during_the_provider_call_leaves_a_message_the_sweep_mar
     assert redeliver_unacked(doomed.queue) == 1
     successor = workers()
     wait_for(lambda: "succeeded" in successor.log(), what="the successor to run the redelivered task")
-    assert len(successor.tasks_received("messaging.message_send")) == 1
+    assert len(successor.tasks_received("messaging.outbox_drain")) == 1
     assert len(twilio.requests) == 1
 
     # and once the lease has expired the sweep marks it unknown, and still sends nothing

@@ -9,7 +9,7 @@ import pytest
 from django.db import transaction
 
 from messaging.models import Message
-from messaging.tasks import message_send_task
+from messaging.tasks import outbox_drain_task
 from orders.models import Order, OrderEvent
 from orders.services import order_transition
 
@@ -80,7 +80,7 @@ def test_a_committed_transition_is_recorded_once_and_sent_once_by_the_worker(cel
     message = wait_for(lambda: sent(Message.objects.get(order=order)), what="the worker to send the message")
     assert message.provider_message_id.startswith("SB")
     assert message.attempts == 1
-    assert len(celery_worker.tasks_received(message_send_task.name)) == 1
+    assert len(celery_worker.tasks_received(outbox_drain_task.name)) == 1
 
 
 def test_the_worker_receives_nothing_from_a_rolled_back_transition(celery_worker):
@@ -92,5 +92,5 @@ def test_the_worker_receives_nothing_from_a_rolled_back_transition(celery_worker
     # The solo worker takes tasks in the order they were published: once the later order's
     # message is sent, a task published by the rollback would have been received before it.
     wait_for(lambda: sent(Message.objects.get(order=later)), what="the worker to send the later message")
-    assert len(celery_worker.tasks_received(message_send_task.name)) == 1
+    assert len(celery_worker.tasks_received(outbox_drain_task.name)) == 1
     assert not Message.objects.filter(order=rolled_back).exists()

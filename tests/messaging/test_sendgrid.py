@@ -32,7 +32,7 @@ from messaging.providers import ErrorKind, get_provider
 from messaging.services.routing import messaging_settings_for
 from orders.models import OrderEvent
 from orders.services import order_transition
-from tests.factories import CustomerFactory, StoreFactory, order_in_status
+from tests.factories import CustomerFactory, StoreFactory, order_in_status, without_queued_messages
 from tests.fakes.sendgrid import FakeSendGrid, bad_request, rate_limited, server_error, slow
 
 pytestmark = pytest.mark.django_db
@@ -83,7 +83,7 @@ def confirm(django_capture_on_commit_callbacks):
 def awaiting_confirmation(store, **customer):
     """An order waiting for its confirmation, for a customer reachable by e-mail only by default."""
     customer = CustomerFactory(store=store, **{"phone_raw": "", **customer})
-    return order_in_status("awaiting_confirmation", store=store, customer=customer)
+    return without_queued_messages(order_in_status("awaiting_confirmation", store=store, customer=customer))
 
 
 def email_first_with_whatsapp_behind(store):

@@ -16,7 +16,7 @@ from messaging.models import ChannelProvider, Message, MessageAttempt, Notificat
 from messaging.services.routing import messaging_settings_for
 from orders.models import OrderEvent
 from orders.services import order_transition
-from tests.factories import CustomerFactory, StoreFactory, order_in_status
+from tests.factories import CustomerFactory, StoreFactory, order_in_status, without_queued_messages
 from tests.fakes.smtp import FakeSMTPServer
 
 pytestmark = pytest.mark.django_db
@@ -59,7 +59,9 @@ def confirm(django_capture_on_commit_callbacks, store):
 
     def confirm(**customer) -> Message:
         customer = CustomerFactory(store=store, **{"phone_raw": "", **customer})
-        order = order_in_status("awaiting_confirmation", store=store, customer=customer)
+        order = without_queued_messages(
+            order_in_status("awaiting_confirmation", store=store, customer=customer)
+        )
         with django_capture_on_commit_callbacks(execute=True):
             order_transition(order, "confirm", source=OrderEvent.Source.SYSTEM)
         return Message.objects.get(order=order, event="order_confirmed", channel="email")
