@@ -8,17 +8,20 @@ It creates a throwaway database (``livra_dispatch_<pid>``) on the server DATABAS
 drops it at exit; it publishes to a Redis queue of its own and deletes that at exit. Per pool:
 
 - the fake's maximum: ``FakeTwilio`` (tests/fakes/twilio.py) runs in a process of its own and is
-  driven through the adapter (``messaging.providers.twilio`` → twilio SDK → requests) by as many
-  clients as the worker runs (processes for prefork, threads otherwise) for a few seconds.
+  driven through the adapter (``messaging.providers.twilio`` → twilio SDK → requests) for a few
+  seconds by as many clients as the worker sends with: its processes (prefork) or its one process,
+  each with ``LIVRA_OUTBOX_SEND_THREADS`` threads (the drain's send pool).
 - throughput: with no worker running, N orders move to ``awaiting_confirmation`` through
-  ``order_transition`` (each commits its Notification and Message and publishes the kick to
-  Redis); then a real ``celery worker`` subprocess drains that backlog. The rate is N over the
-  time from the first attempt's start to the last acceptance (``MessageAttempt`` rows).
+  ``order_transition`` (each commits its Notification and Message; the first commit publishes a
+  drain to Redis, the others see it pending); then a real ``celery worker`` subprocess starts and
+  drains that backlog (``messaging.services.dispatch``, batches of 50, each full batch waking the
+  next drain). The rate is N over the time from the first attempt's start to the last acceptance
+  (``MessageAttempt`` rows).
 - latency: with that worker running, M more orders move at a steady pace below the throughput;
   p50/p99 of ``Message.sent_at`` − the ``OrderEvent.created_at`` of the status change.
 - where the CPU goes per message (worker, PostgreSQL, fake, the rest), from /proc.
 
-Then the task's code runs in this process (one thread, no Celery), and one send's SQL is listed.
+Then the drain's code runs in this process (no Celery), and the SQL of one full batch is listed.
 """
 
 import argparse
@@ -324,27 +327,34 @@ def _drive_fake(seconds: float) -> tuple[int, float, float, float]:
     return sent, start, time.monotonic(), time.thread_time() - cpu
 
 
+def _drive_fake_threads(seconds: float, threads: int) -> list[tuple[int, float, float, float]]:
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(_drive_fake, [seconds] * threads))
+
+
 def fake_max_rate(fake: FakeTwilioProcess, pool: str, concurrency: int, seconds: float) -> dict:
-    """The fake's accept rate with the worker's concurrency (processes for prefork, else threads),
-    and the CPU each request costs the adapter and the fake."""
+    """The fake's accept rate with as many clients as the worker sends with (per process, the
+    drain's send threads; prefork runs ``concurrency`` processes), and each request's CPU cost to
+    the adapter and the fake."""
     import multiprocessing
 
+    from django.conf import settings
     from django.db import connections
 
+    threads = settings.LIVRA_OUTBOX_SEND_THREADS
+    processes = concurrency if pool == "prefork" else 1
     fake_cpu = fake.cpu_seconds()
-    if pool == "prefork":
-        connections.close_all()  # a forked child must not share this process's socket
-        with multiprocessing.get_context("fork").Pool(concurrency) as workers:
-            results = workers.map(_drive_fake, [seconds] * concurrency)
-    else:
-        with ThreadPoolExecutor(concurrency) as threads:
-            results = list(threads.map(_drive_fake, [seconds] * concurrency))
+    connections.close_all()  # a forked child must not share this process's socket
+    with multiprocessing.get_context("fork").Pool(processes) as workers:
+        per_process = workers.starmap(_drive_fake_threads, [(seconds, threads)] * processes)
+    results = [result for process in per_process for result in process]
     fake_cpu = fake.cpu_seconds() - fake_cpu
     sends = sum(r[0] for r in results)
     return {
+        "clients": len(results),
         "fake_rate": sends / (max(r[2] for r in results) - min(r[1] for r in results)),
         "adapter_cpu_ms": sum(r[3] for r in results) / sends * 1000,
-        "fake_cpu_ms": fake_cpu / (sends + concurrency) * 1000,
+        "fake_cpu_ms": fake_cpu / (sends + len(results)) * 1000,
     }
 
 
@@ -431,25 +441,25 @@ def measure_pool(
     }
 
 
-def in_process_sends(count: int) -> tuple[list[str], float, float]:
-    """The task's code in this process: the SQL of one send, then sends/s and CPU ms/send."""
+def in_process_drain(count: int) -> tuple[list[str], float, float]:
+    """The drain's code in this process: the SQL of one full batch, then sends/s and CPU ms/send
+    for ``count`` more messages drained batch after batch."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from messaging.models import Message
-    from messaging.services.outbox import message_send
+    from messaging.services.dispatch import BATCH_SIZE, outbox_drain
 
-    store, order_ids = create_orders("in-process", count + 1)
+    _, order_ids = create_orders("in-process", count + BATCH_SIZE)
     for order_id in order_ids:
-        request_confirmation(order_id)  # their kicks wait, unconsumed, in the queue deleted at exit
-    message_ids = list(Message.objects.filter(order__store=store).values_list("pk", flat=True))
+        request_confirmation(order_id)
+    # Their wake-ups (and the full batches' ones) wait, unconsumed, in the queue deleted at exit.
     with CaptureQueriesContext(connection) as captured:
-        message_send(message_ids.pop())
-    wall, cpu = time.perf_counter(), time.thread_time()
-    for message_id in message_ids:
-        message_send(message_id)
+        outbox_drain()
+    wall, cpu, sent = time.perf_counter(), time.thread_time(), 0
+    while batch := outbox_drain().accepted:
+        sent += batch
     wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
-    return [query["sql"] for query in captured.captured_queries], count / wall, cpu / count * 1000
+    return [query["sql"] for query in captured.captured_queries], sent / wall, cpu / sent * 1000
 
 
 # --- the report --------------------------------------------------------------------------------
@@ -467,7 +477,8 @@ def print_pool(args, r: dict) -> None:
     print(f"pool {r['pool']}")
     http_cores = TARGET_PER_SECOND * (r["adapter_cpu_ms"] + r["fake_cpu_ms"]) / 1000
     print(
-        f"  the fake's max accept rate, same concurrency, adapter path: {r['fake_rate']:.1f}/s; "
+        f"  the fake's max accept rate, {r['clients']} clients as the worker, adapter path: "
+        f"{r['fake_rate']:.1f}/s; "
         f"CPU per send: adapter {r['adapter_cpu_ms']:.1f} ms + fake {r['fake_cpu_ms']:.1f} ms "
         f"(at {TARGET_PER_SECOND}/s: {http_cores:.2f} CPUs for the HTTP leg alone)"
     )
@@ -529,13 +540,13 @@ def main() -> None:
         for pool, concurrency in args.pools:
             print_pool(args, measure_pool(args, pool, concurrency, fake, log_dir, postmaster))
             print(flush=True)
-        queries, local_rate, local_cpu = in_process_sends(200)
-        print(f"SQL statements of one send, BEGIN and COMMIT included: {len(queries)}")
+        queries, local_rate, local_cpu = in_process_drain(1000)
+        print(f"SQL statements of one drain of a full batch, BEGIN and COMMIT included: {len(queries)}")
         for sql in queries:
             print(f"    {sql[:110]}")
         print(
-            f"the task's code in this process (one thread, no Celery): {local_rate:.1f} sends/s, "
-            f"{local_cpu:.1f} ms CPU/send"
+            f"the drain's code in this process (one thread and its send pool, no Celery): "
+            f"{local_rate:.1f} sends/s, {local_cpu:.1f} ms CPU/send in the calling thread"
         )
     finally:
         if fake is not None:

@@ -34,6 +34,12 @@ class FakeResponse:
     delay: float = 0.0  # seconds to wait before answering (to provoke client timeouts)
 
 
+class _LoopbackHTTPServer(ThreadingHTTPServer):
+    # A provider's front end does not refuse connections under load; socketserver's default
+    # backlog of 5 does, and a burst of clients then sees resets that no real provider sends.
+    request_queue_size = 128
+
+
 class FakeServer:
     def __init__(self):
         self.requests: list[FakeRequest] = []
@@ -77,7 +83,7 @@ class FakeServer:
             def log_message(self, *args):  # keep test output quiet
                 pass
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = _LoopbackHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         # A short poll interval keeps each fake's shutdown (once per test) quick.
         self._thread = threading.Thread(
