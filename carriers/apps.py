@@ -2,7 +2,10 @@ from django.apps import AppConfig
 
 
 class CarriersConfig(AppConfig):
-    # Carrier adapters and shipment tracking arrive with their own issue; the app exists now
-    # so that the layout, migrations and imports are stable from the start.
+    # Carrier adapters and tracking arrive with their own issue; for now carriers keeps the
+    # shipments stores report (orders.signals.shipment_reported).
     name = "carriers"
     verbose_name = "Carriers"
+
+    def ready(self) -> None:
+        from carriers import receivers  # noqa: F401 - connects the signal receivers

@@ -177,3 +177,5 @@ if not DEBUG:
 LIVRA_PUBLIC_URL = os.environ.get("LIVRA_PUBLIC_URL", "http://127.0.0.1:8000")
 # How many provider calls one outbox drain makes side by side (messaging/services/dispatch.py).
 LIVRA_OUTBOX_SEND_THREADS = int(os.environ.get("LIVRA_OUTBOX_SEND_THREADS", "8"))
+# Store webhook bodies above this are refused with 413 (a Shopify order is a few kB to ~100 kB).
+LIVRA_STORE_WEBHOOK_MAX_BYTES = int(os.environ.get("LIVRA_STORE_WEBHOOK_MAX_BYTES", str(1024 * 1024)))

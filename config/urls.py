@@ -11,4 +11,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Provider webhooks (/webhooks/messaging/...) and the demo's sandbox phone (/sandbox/phone/).
     path("", include("messaging.urls")),
+    # Store platforms' webhooks (/webhooks/<platform>/<store>/).
+    path("", include("orders.urls")),
 ]

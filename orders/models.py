@@ -17,6 +17,11 @@ def new_webhook_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
+def default_cod_gateway_names() -> list[str]:
+    # Merchants rename manual payment methods; these are the common names (stores.md).
+    return ["cash on delivery", "cash_on_delivery", "cod", "pay on delivery", "collect on delivery"]
+
+
 class Store(models.Model):
     class Platform(models.TextChoices):
         SHOPIFY = "shopify", "Shopify"
@@ -32,8 +37,31 @@ class Store(models.Model):
         max_length=2, default="MA", help_text="ISO 3166 country used to read local phone numbers"
     )
     time_zone = TimeZoneField(default="Africa/Casablanca")
-    # Verifies inbound store webhooks (HMAC). Never rendered in admin or logs.
+    # Livra's secret for this store's webhooks (WooCommerce, generic JSON): shown once when made or
+    # rotated (orders.services.stores), never rendered again nor logged. The previous one keeps
+    # working for a grace period after a rotation, while the store updates its side.
     webhook_secret = models.CharField(max_length=128, default=new_webhook_secret, editable=False)
+    previous_webhook_secret = models.CharField(max_length=128, blank=True, editable=False)
+    webhook_secret_rotated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The platform's own signing secret where the platform makes it (Shopify's app client secret,
+    # YouCan's): entered in admin, write-only there, never logged.
+    platform_secret = models.CharField(max_length=256, blank=True, editable=False)
+    shop_domain = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="Shopify: the shop's myshopify.com domain, checked on every delivery",
+    )
+    cod_gateway_names = models.JSONField(
+        default=default_cod_gateway_names,
+        blank=True,
+        help_text="Payment gateway names that mean cash on delivery (case-insensitive, substring match)",
+    )
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="stores",
+        help_text="Users who work on this store (API tokens are scoped to these stores)",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -112,6 +140,8 @@ class Order(ConcurrentTransitionMixin, models.Model):
     status_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     placed_at = models.DateTimeField(db_index=True, help_text="When the customer placed it on the store")
+    # The platform's updated_at of the newest update applied: an older delivery changes nothing.
+    external_updated_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -234,3 +264,49 @@ class OrderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} ({self.from_status} → {self.to_status})"
+
+
+class StoreDelivery(models.Model):
+    """The inbox: one row per webhook delivery a store platform made, stored raw before anything else.
+
+    A delivery is answered as soon as its row commits; a task processes it after. A duplicate (the
+    same idempotency key) is answered 200 and not stored twice. Nothing is dropped: a payload that
+    cannot be read, or says something Livra cannot apply, is kept and flagged for a human.
+    """
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received, not processed yet"
+        PROCESSED = "processed", "Processed"
+        SKIPPED = "skipped", "Nothing to do (older than what Livra has)"
+        FLAGGED = "flagged", "Flagged for a human"
+        FAILED = "failed", "Failed (can be retried)"
+
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="deliveries")
+    platform = models.CharField(max_length=20)
+    topic = models.CharField(max_length=100, blank=True)
+    idempotency_key = models.CharField(max_length=200)
+    headers = models.JSONField(default=dict, help_text="The headers that matter, signature excluded")
+    body = models.BinaryField(help_text="The body exactly as received")
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RECEIVED, db_index=True)
+    order = models.ForeignKey(
+        Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
+    notes = models.JSONField(default=list, blank=True, help_text="What processing noticed (flags, skips)")
+    error = models.TextField(blank=True)
+    error_trace = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "store deliveries"
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store", "platform", "idempotency_key"], name="store_delivery_unique_key"
+            )
+        ]
+        permissions = [("retry_storedelivery", "Can retry a store delivery")]
+
+    def __str__(self) -> str:
+        return f"{self.platform} {self.topic or '?'} #{self.pk} ({self.status})"

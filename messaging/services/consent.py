@@ -67,6 +67,33 @@ def consent_record_provider_opt_out(message, error_code: str) -> Consent:
     )
 
 
+def consent_record_store_claim(customer, channel: str, subscribed: bool, *, evidence: dict) -> Consent | None:
+    """Record what a store's checkout said about marketing on ``channel`` (None: nothing new).
+
+    Subscribed: an explicit opt-in, marketing included. Not subscribed: no marketing, and the
+    customer's standing for order updates untouched (a "no" to promotions is not a STOP).
+    """
+    current = customer.consents.filter(channel=channel).first()
+    if subscribed:
+        if current and current.status == Consent.Status.OPTED_IN and current.marketing:
+            return None
+        if current and current.status == Consent.Status.OPTED_OUT:
+            return None  # a STOP holds until the customer says START; a checkbox does not undo it
+        status = Consent.Status.OPTED_IN
+    else:
+        if current is None or not current.marketing:
+            return None
+        status = current.status
+    return consent_record(
+        customer,
+        channel,
+        status,
+        source=Consent.Source.STORE_WEBHOOK,
+        marketing=subscribed,
+        evidence=evidence,
+    )
+
+
 def consent_allows(customer, channel: str, purpose: str, *, policy: str, consents=None) -> bool:
     """May ``customer`` get a ``purpose`` message on ``channel``? Opt-outs always win.
 

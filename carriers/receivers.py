@@ -1,0 +1,19 @@
+"""Carriers' side of orders' signals: a shipment a store reported becomes a Shipment row."""
+
+from django.dispatch import receiver
+
+from carriers.services import shipment_record
+from orders.signals import shipment_reported
+
+
+@receiver(shipment_reported, dispatch_uid="carriers.record_reported_shipment")
+def record_reported_shipment(sender, order, shipment, source, **kwargs):
+    shipment_record(
+        order,
+        carrier=shipment.carrier,
+        tracking_number=shipment.tracking_number,
+        tracking_url=shipment.tracking_url,
+        status=shipment.status,
+        source=source,
+        external_id=shipment.external_id,
+    )

@@ -1,0 +1,12 @@
+"""What orders tells the other apps, inside the transaction that learnt it (orders never imports them).
+
+- ``consent_claimed``: a store said at checkout whether the customer wants messages on a channel
+  (``customer``, ``claim``: a ``ConsentClaim``, ``evidence``: dict). Messaging records it.
+- ``shipment_reported``: a store (or carrier) reported a parcel for an order (``order``,
+  ``shipment``: an ``IncomingShipment``, ``source``). Carriers records it.
+"""
+
+from django.dispatch import Signal
+
+consent_claimed = Signal()
+shipment_reported = Signal()

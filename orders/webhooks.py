@@ -1,0 +1,76 @@
+"""Store platforms' webhooks: verify, store raw, answer. Processing happens in a task.
+
+Shopify gives a delivery 5 seconds and WooCommerce disables a webhook after a few failures, so
+the request does the least that makes the delivery safe: it checks the signature over the raw
+body, writes one inbox row (a duplicate is answered 200 and not stored again) and returns.
+"""
+
+import logging
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpResponse, JsonResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from orders.models import Store
+from orders.platforms import PingDelivery, get_platform, platform_names
+from orders.services.inbox import store_delivery_receive
+
+logger = logging.getLogger(__name__)
+
+
+@csrf_exempt
+@require_POST
+def store_webhook(request, platform: str, store_slug: str):
+    if platform not in platform_names():
+        return JsonResponse({"error": f"unknown platform {platform!r}"}, status=404)
+    store = Store.objects.filter(slug=store_slug).first()
+    if store is None:
+        logger.warning("store webhook for an unknown store platform=%s", platform)
+        return JsonResponse({"error": "unknown store"}, status=404)
+    body = _body_within_limit(request)
+    if body is None:
+        logger.warning("store webhook refused: body too large platform=%s store_id=%s", platform, store.pk)
+        return JsonResponse({"error": "payload too large"}, status=413)
+    adapter = get_platform(platform)
+    try:
+        verified = adapter.verify(request, store, now=timezone.now())
+    except PingDelivery:
+        logger.info("store webhook ping platform=%s store_id=%s", platform, store.pk)
+        return HttpResponse(status=200)
+    if not verified:
+        # Nothing of the payload in the log: it is unauthenticated and may carry personal data.
+        logger.warning(
+            "store webhook refused: bad or missing signature platform=%s store_id=%s bytes=%s",
+            platform,
+            store.pk,
+            len(body),
+        )
+        return JsonResponse({"error": "bad or missing signature"}, status=401)
+    headers = {name: request.headers[name] for name in adapter.kept_headers if name in request.headers}
+    delivery, created = store_delivery_receive(
+        store,
+        platform,
+        topic=adapter.topic(request),
+        idempotency_key=adapter.idempotency_key(request),
+        headers=headers,
+        body=body,
+    )
+    return JsonResponse({"delivery": delivery.pk, "duplicate": not created}, status=200)
+
+
+def _body_within_limit(request) -> bytes | None:
+    limit = settings.LIVRA_STORE_WEBHOOK_MAX_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        return None
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        return None
+    return body if len(body) <= limit else None
