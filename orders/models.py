@@ -54,7 +54,7 @@ class Store(models.Model):
     cod_gateway_names = models.JSONField(
         default=default_cod_gateway_names,
         blank=True,
-        help_text="Payment gateway names that mean cash on delivery (case-insensitive, substring match)",
+        help_text="Payment gateway names that mean cash on delivery (case-insensitive, whole words)",
     )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL,

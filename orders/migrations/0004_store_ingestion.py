@@ -25,7 +25,7 @@ class Migration(migrations.Migration):
             field=models.JSONField(
                 blank=True,
                 default=orders.models.default_cod_gateway_names,
-                help_text="Payment gateway names that mean cash on delivery (case-insensitive, substring match)",
+                help_text="Payment gateway names that mean cash on delivery (case-insensitive, whole words)",
             ),
         ),
         migrations.AddField(

@@ -1,5 +1,7 @@
 """Customers as stores send them: found by phone, then e-mail, within one store."""
 
+from django.db import IntegrityError, transaction
+
 from orders.models import Customer, Store
 from orders.phones import normalize_phone
 
@@ -34,6 +36,15 @@ def customer_upsert(
         if value and getattr(customer, field) != value:
             setattr(customer, field, value)
             changed = True
-    if changed:
+    if not changed:
+        return customer, notes
+    if customer.pk is not None:
         customer.save()
+        return customer, notes
+    try:
+        with transaction.atomic():  # a savepoint: a concurrent delivery may make this customer first
+            customer.save()
+    except IntegrityError:
+        # The same phone number, committed by the other delivery while we looked: that is them.
+        customer = found.get(phone=e164)
     return customer, notes

@@ -12,6 +12,7 @@ import json
 import logging
 import traceback
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -80,7 +81,7 @@ def store_delivery_process(delivery_id: int) -> StoreDelivery | None:
     """Process one inbox row: read it, apply what it says, record how it went. Never loses it."""
     with transaction.atomic():
         delivery = (
-            StoreDelivery.objects.select_for_update(skip_locked=True)
+            StoreDelivery.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("store")
             .filter(pk=delivery_id, status=StoreDelivery.Status.RECEIVED)
             .first()
@@ -314,10 +315,23 @@ def _apply_cancel(context, action, outcome, key) -> None:
 
 def _apply_refund(context, action, outcome, key) -> None:
     order = _existing(context, action, outcome)
-    if order is not None and order.status != S.REFUNDED:
-        _transition(
-            context, order, "refund", outcome, key=key, reason=action.reason or "refunded by the store"
+    if order is None or order.status == S.REFUNDED:
+        return
+    amount = action.detail.get("amount")
+    if amount is not None and Decimal(amount) < order.total_amount:
+        # A partial refund (an item returned, a goodwill gesture): a fact for the timeline; the
+        # order itself is not refunded.
+        OrderEvent.objects.create(
+            order=order,
+            type="partial_refund_recorded",
+            source=context.source,
+            actor=context.actor,
+            reason=action.reason,
+            payload={**action.detail, **context.evidence},
         )
+        outcome.applied.append("partial refund recorded")
+        return
+    _transition(context, order, "refund", outcome, key=key, reason=action.reason or "refunded by the store")
 
 
 def _apply_paid(context, action, outcome, key) -> None:

@@ -207,6 +207,26 @@ def test_a_refund_of_an_order_that_never_took_money_is_not_applied_but_flagged(s
     assert outcome.flagged and the_order(store).status == "cancelled"
 
 
+def test_a_partial_refund_is_a_timeline_fact_and_leaves_the_order_as_it_is(store):
+    apply(store, upsert(incoming_order(payment_method="prepaid", paid=True, cod_amount=Decimal("0"))))
+    apply(store, shipment("delivered"), key="delivery:2")
+
+    apply(store, action("refund", detail={"amount": "50.00", "currency": "MAD"}), key="delivery:3")
+
+    order = the_order(store)
+    assert order.status == "delivered"
+    assert order.events.get(type="partial_refund_recorded").payload["amount"] == "50.00"
+
+
+def test_a_full_refund_of_a_delivered_order_refunds_it(store):
+    apply(store, upsert(incoming_order(payment_method="prepaid", paid=True, cod_amount=Decimal("0"))))
+    apply(store, shipment("delivered"), key="delivery:2")
+
+    apply(store, action("refund", detail={"amount": "249.00", "currency": "MAD"}), key="delivery:3")
+
+    assert the_order(store).status == "refunded"
+
+
 def test_a_fulfillment_records_the_shipment_and_ships_a_confirmed_order(store):
     apply(store, upsert(incoming_order(payment_method="prepaid", paid=True, cod_amount=Decimal("0"))))
 
