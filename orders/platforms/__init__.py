@@ -153,13 +153,7 @@ def platform_names() -> list[str]:
 
 
 def _load_builtin() -> None:
-    import importlib
-
-    for name in ("generic", "shopify", "woocommerce", "youcan"):  # each registers itself
-        try:
-            importlib.import_module(f"orders.platforms.{name}")
-        except ModuleNotFoundError:  # FIXME(lead): while the adapters are being written
-            pass
+    from orders.platforms import generic, shopify, woocommerce, youcan  # noqa: F401 - they register
 
 
 # --- shared helpers -----------------------------------------------------------------------------
@@ -172,9 +166,9 @@ def signature_matches(expected: str, given: str) -> bool:
     return bool(given) and hmac.compare_digest(expected.encode(), given.strip().encode("utf-8", "replace"))
 
 
-def store_secrets(store) -> list[str]:
-    """The store's Livra-made webhook secrets that verify now: the current one, and the previous
-    one during the grace period after a rotation (``orders.services.stores``)."""
+def store_secrets(store, now: datetime | None = None) -> list[str]:
+    """The store's Livra-made webhook secrets that verify at ``now``: the current one, and the
+    previous one during the grace period after a rotation (``orders.services.stores``)."""
     from orders.services.stores import webhook_secrets_accepted
 
-    return webhook_secrets_accepted(store)
+    return webhook_secrets_accepted(store, now)

@@ -341,7 +341,10 @@ def _apply_paid(context, action, outcome, key) -> None:
     if order.payment_method == PaymentMethod.PREPAID and order.status == S.PLACED:
         _transition(context, order, "accept", outcome, key=key, reason="paid")
         return
-    # COD cash collected, or a payment Livra already counted on: a fact for the timeline, no move.
+    # COD cash collected, or a payment Livra already counted on: a fact for the timeline, no move;
+    # once (WooCommerce repeats "completed" with every later update of the order).
+    if order.events.filter(type="payment_recorded").exists():
+        return
     OrderEvent.objects.create(
         order=order,
         type="payment_recorded",
