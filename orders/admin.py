@@ -94,18 +94,6 @@ class ReadOnlyAdminMixin:
         return False
 
 
-# --- Store -----------------------------------------------------------------------------------
-@admin.register(Store)
-class StoreAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "platform", "currency", "default_phone_region", "time_zone"]
-    list_filter = ["platform"]
-    search_fields = ["name", "slug"]
-    # webhook_secret is listed nowhere on purpose: it is never rendered, not even read-only.
-    fields = ["name", "slug", "platform", "currency", "default_phone_region", "time_zone", "created_at"]
-    readonly_fields = ["created_at"]
-    prepopulated_fields = {"slug": ["name"]}
-
-
 # --- Customer --------------------------------------------------------------------------------
 class CustomerAdminForm(forms.ModelForm):
     # No Meta: the admin builds it from CustomerAdmin's fields.
@@ -330,3 +318,7 @@ class OrderAdmin(PhoneSearchMixin, admin.ModelAdmin):
 
         change_url = reverse(f"{self.admin_site.name}:orders_order_change", args=[quote(order.pk)])
         return HttpResponseRedirect(change_url)
+
+
+# The store pages and the store inbox have their own modules; importing them registers them.
+from orders import delivery_admin, store_admin  # noqa: E402, F401

@@ -97,3 +97,6 @@ def data_from_migrations(request):
         importlib.import_module(
             "messaging.migrations.0004_outbox_sweep_schedule_and_permissions"
         ).grant_messaging_permissions(apps, None)
+        importlib.import_module(
+            "orders.migrations.0005_store_delivery_permissions"
+        ).grant_store_delivery_permissions(apps, None)
