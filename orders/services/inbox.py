@@ -2,12 +2,19 @@
 
 import hashlib
 import logging
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from orders.models import Store, StoreDelivery
 
 logger = logging.getLogger(__name__)
+
+# A row still "received" this long after it came in lost its task (a crash, the broker down at
+# commit): the sweep queues it again. Fresh rows are left to their own task.
+LOST_TASK_GRACE = timedelta(minutes=2)
+SWEEP_BATCH = 500
 
 
 def store_delivery_receive(
@@ -56,3 +63,20 @@ def store_delivery_retry(delivery: StoreDelivery, *, actor) -> bool:
     if updated:
         logger.info("store delivery retried delivery_id=%s actor_id=%s", delivery.pk, actor.pk)
     return bool(updated)
+
+
+def store_delivery_sweep() -> int:
+    """Queue again the deliveries whose processing task was lost (celery-beat, every minute)."""
+    stuck = list(
+        StoreDelivery.objects.filter(
+            status=StoreDelivery.Status.RECEIVED, received_at__lt=timezone.now() - LOST_TASK_GRACE
+        )
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:SWEEP_BATCH]
+    )
+    with transaction.atomic():
+        for delivery_id in stuck:
+            store_delivery_process_on_commit(delivery_id)
+    if stuck:
+        logger.warning("store inbox sweep queued %s deliveries whose task was lost", len(stuck))
+    return len(stuck)

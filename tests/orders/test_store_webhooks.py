@@ -12,13 +12,17 @@ import json
 import logging
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import time_machine
 from django.urls import reverse
+from django.utils import timezone
 
 from messaging.models import Message
 from orders.models import Order, StoreDelivery
+from orders.services.inbox import store_delivery_sweep
 from tests.factories import StoreFactory
 
 pytestmark = pytest.mark.django_db
@@ -249,3 +253,43 @@ def test_a_generic_delivery_replayed_after_five_minutes_is_refused(store, post):
 
     assert post("generic", store, body, headers).status_code == 401
     assert not StoreDelivery.objects.exists()
+
+
+# --- the inbox sweep ---------------------------------------------------------------------------
+def test_a_delivery_whose_task_was_lost_is_processed_by_the_sweep(store, django_capture_on_commit_callbacks):
+    body = fixture("shopify/orders_create.json")
+    delivery = StoreDelivery.objects.create(
+        store=store, platform="shopify", topic="orders/create", idempotency_key="lost", headers={}, body=body
+    )
+
+    later = timezone.now() + timedelta(minutes=3)
+    with time_machine.travel(later), django_capture_on_commit_callbacks(execute=True):
+        queued = store_delivery_sweep()
+
+    delivery.refresh_from_db()
+    assert (queued, delivery.status) == (1, "processed")
+    assert Order.objects.filter(store=store).count() == 1
+
+
+def test_the_sweep_leaves_fresh_deliveries_to_their_own_task(store):
+    StoreDelivery.objects.create(
+        store=store,
+        platform="shopify",
+        topic="orders/create",
+        idempotency_key="fresh",
+        headers={},
+        body=b"{}",
+    )
+
+    assert store_delivery_sweep() == 0
+
+
+def test_the_inbox_sweep_is_scheduled_every_minute_with_celery_beat():
+    from django_celery_beat.models import PeriodicTask
+
+    task = PeriodicTask.objects.get(name="orders: store inbox sweep")
+    assert (task.task, task.interval.every, task.interval.period) == (
+        "orders.store_delivery_sweep",
+        60,
+        "seconds",
+    )
