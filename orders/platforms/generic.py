@@ -58,9 +58,7 @@ delivery is kept and flagged). Fields not listed here are ignored, so senders ma
 
 import re
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
-
-from django.utils.dateparse import parse_datetime
+from decimal import Decimal
 
 from orders.platforms import (
     ConsentClaim,
@@ -71,6 +69,7 @@ from orders.platforms import (
     MalformedPayload,
     StoreAction,
     UnknownTopic,
+    fields,
     hmac_sha256,
     register,
     signature_matches,
@@ -126,7 +125,7 @@ class GenericPlatform:
             raise UnknownTopic(topic)
         if not isinstance(payload, dict):
             raise MalformedPayload("payload is not a JSON object")
-        external_id = _identifier(payload, "id", max_length=100)
+        external_id = fields.identifier(payload.get("id"), "id", max_length=100)
         if topic == CANCELLED_TOPIC:
             reason = _string(payload, "reason") or "cancelled by the store"
             updated_at = _datetime(payload, "updated_at", required=False)
@@ -171,7 +170,7 @@ def _order(external_id: str, payload: dict) -> tuple[IncomingOrder, bool]:
             raise MalformedPayload("cod_amount must be 0 for a prepaid order")
     order = IncomingOrder(
         external_id=external_id,
-        number=_identifier(payload, "number", max_length=50),
+        number=fields.identifier(payload.get("number"), "number", max_length=50),
         payment_method=payment_method,
         paid=paid and not cod,
         currency=currency,
@@ -190,19 +189,16 @@ def _order(external_id: str, payload: dict) -> tuple[IncomingOrder, bool]:
 
 
 def _customer(customer) -> IncomingCustomer:
-    if not isinstance(customer, dict):
-        raise MalformedPayload("customer is missing or not an object")
+    customer = fields.json_object(customer, "customer", required=True)
     name = _string(customer, "name", required=True, prefix="customer.", max_length=200)
     language = _string(customer, "language", prefix="customer.")
     if language not in LANGUAGES:
         raise MalformedPayload('customer.language must be "en", "fr", "ar" or empty')
-    consents = customer.get("consents") or []
-    if not isinstance(consents, list):
-        raise MalformedPayload("customer.consents is not a list")
+    consents = fields.object_array(customer.get("consents") or [], "customer.consents")
     claims = []
     for index, consent in enumerate(consents):
         where = f"customer.consents[{index}]"
-        if not isinstance(consent, dict) or consent.get("channel") not in CONSENT_CHANNELS:
+        if consent.get("channel") not in CONSENT_CHANNELS:
             raise MalformedPayload(f"{where}.channel must be one of {', '.join(CONSENT_CHANNELS)}")
         if not isinstance(consent.get("subscribed"), bool):
             raise MalformedPayload(f"{where}.subscribed must be true or false")
@@ -225,18 +221,10 @@ def _customer(customer) -> IncomingCustomer:
 
 
 def _items(items) -> tuple[IncomingItem, ...]:
-    if items is None:
-        return ()
-    if not isinstance(items, list):
-        raise MalformedPayload("items is not a list")
     parsed = []
-    for index, item in enumerate(items):
+    for index, item in enumerate(fields.object_array(items, "items")):
         where = f"items[{index}]"
-        if not isinstance(item, dict):
-            raise MalformedPayload(f"{where} is not an object")
-        quantity = item.get("quantity")
-        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
-            raise MalformedPayload(f"{where}.quantity must be a whole number of at least 1")
+        quantity = fields.whole_number(item.get("quantity"), f"{where}.quantity", minimum=1)
         parsed.append(
             IncomingItem(
                 title=_string(item, "title", required=True, prefix=f"{where}.", max_length=300),
@@ -249,9 +237,7 @@ def _items(items) -> tuple[IncomingItem, ...]:
 
 
 def _shipment(payload: dict) -> IncomingShipment:
-    shipment = payload.get("shipment")
-    if not isinstance(shipment, dict):
-        raise MalformedPayload("shipment is missing or not an object")
+    shipment = fields.json_object(payload.get("shipment"), "shipment", required=True)
     return IncomingShipment(
         carrier=_string(shipment, "carrier", required=True, prefix="shipment.", max_length=100),
         tracking_number=_string(
@@ -271,16 +257,6 @@ def _tags(tags) -> tuple[str, ...]:
     return tuple(tag.strip() for tag in tags if tag.strip())
 
 
-def _identifier(payload: dict, key: str, *, max_length: int) -> str:
-    value = payload.get(key)
-    if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
-        raise MalformedPayload(f"{key} is missing or not a string")
-    value = str(value).strip()
-    if len(value) > max_length:
-        raise MalformedPayload(f"{key} is longer than {max_length} characters")
-    return value
-
-
 def _string(payload: dict, key: str, *, required: bool = False, prefix: str = "", max_length: int = 0) -> str:
     value = payload.get(key)
     if value is None and not required:
@@ -293,18 +269,8 @@ def _string(payload: dict, key: str, *, required: bool = False, prefix: str = ""
 
 
 def _amount(value, field_name: str) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise MalformedPayload(f"{field_name} is missing or not a decimal amount")
-    try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise MalformedPayload(f"{field_name} is not a decimal amount") from None
-    if (
-        not amount.is_finite()
-        or amount < 0
-        or amount > MAX_AMOUNT
-        or amount != amount.quantize(Decimal("0.01"))
-    ):
+    amount = fields.money(value, field_name)
+    if amount > MAX_AMOUNT or amount != amount.quantize(Decimal("0.01")):
         raise MalformedPayload(f"{field_name} must be between 0 and {MAX_AMOUNT}, with at most 2 decimals")
     return amount
 
@@ -312,14 +278,8 @@ def _amount(value, field_name: str) -> Decimal:
 def _datetime(payload: dict, key: str, *, required: bool = True) -> datetime | None:
     value = payload.get(key)
     if value is None and not required:
-        return None
-    try:
-        parsed = parse_datetime(value) if isinstance(value, str) else None
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.tzinfo is None:
-        raise MalformedPayload(f"{key} must be an ISO 8601 date and time with an offset")
-    return parsed
+        return None  # but "" is malformed here, where Shopify and WooCommerce read it as unset
+    return fields.date_time(value, key)  # an offset is required
 
 
 register(GenericPlatform())

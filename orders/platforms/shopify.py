@@ -16,10 +16,8 @@ the older ``gateway``) that names one of the store's ``cod_gateway_names``. ``fi
 import base64
 import re
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
-
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
+from decimal import Decimal
+from functools import partial
 
 from orders.platforms import (
     ConsentClaim,
@@ -30,6 +28,7 @@ from orders.platforms import (
     MalformedPayload,
     StoreAction,
     UnknownTopic,
+    fields,
     hmac_sha256,
     register,
     signature_matches,
@@ -61,18 +60,13 @@ MARKETING_CONSENT_STATES = {"subscribed": True, "unsubscribed": False, "not_subs
 # Checkout apps and theme fields that ask for WhatsApp put the answer in a note attribute; the
 # common names, once lower-cased with spaces and dashes as underscores.
 WHATSAPP_CONSENT_ATTRIBUTE = re.compile(r"^whats_?app_(opt_?in|consent|subscribed?|marketing)$")
-YES_WORDS = frozenset({"yes", "y", "true", "1", "on", "oui", "نعم"})
-NO_WORDS = frozenset({"no", "n", "false", "0", "off", "non", "لا"})
 
 LANGUAGES = frozenset({"en", "fr", "ar"})
 
-_JSON_TYPE_NAMES = {
-    dict: "an object",
-    list: "an array",
-    str: "a string",
-    bool: "a boolean",
-    type(None): "null",
-}
+# Shopify's text fields are strings (ids and counts whole numbers); any other JSON value reads as "".
+_text = partial(fields.text, strict=True)
+# Shopify's amounts are taken with their sign as sent: a negative one is not refused here.
+_money = partial(fields.money, resource="order")
 
 
 class ShopifyPlatform:
@@ -121,6 +115,7 @@ platform = register(ShopifyPlatform())
 
 
 # --- orders -------------------------------------------------------------------------------------
+# --- orders -------------------------------------------------------------------------------------
 def _order_actions(topic: str, payload: dict, store) -> list[StoreAction]:
     order = incoming_order(payload, store)
     actions = [StoreAction("upsert", order.external_id, order=order, updated_at=order.updated_at)]
@@ -141,15 +136,17 @@ def _order_actions(topic: str, payload: dict, store) -> list[StoreAction]:
 
 def incoming_order(payload: dict, store) -> IncomingOrder:
     """A Shopify Order resource (webhook or Admin REST API) in Livra's terms."""
-    external_id = _id(payload, "id")
+    external_id = fields.identifier(payload.get("id"), "id", resource="order")
     # current_quantity and current_total_price follow order edits (an item dropped on the
     # confirmation call): what to ship and collect now. An order with nothing left (cancelled or
     # refunded in full) keeps what was placed, for the record. Older API versions send neither.
     items_now = _items(payload, current=True)
     as_it_stands = bool(items_now) and payload.get("current_total_price") is not None
     items = items_now if as_it_stands else _items(payload, current=False)
-    placed_total = _money(payload, "total_price", required=True)
-    total = _money(payload, "current_total_price", required=True) if as_it_stands else placed_total
+    placed_total = _money(payload.get("total_price"), "total_price")
+    total = (
+        _money(payload.get("current_total_price"), "current_total_price") if as_it_stands else placed_total
+    )
     cod = is_cod(payload, store)
     return IncomingOrder(
         external_id=external_id,
@@ -160,11 +157,13 @@ def incoming_order(payload: dict, store) -> IncomingOrder:
         total_amount=total,
         cod_amount=total if cod else Decimal("0"),
         customer=_customer(payload),
-        placed_at=_datetime(payload, "created_at", store),
+        placed_at=fields.date_time(
+            payload.get("created_at"), "created_at", naive_zone=store.time_zone, resource="order"
+        ),
         updated_at=_optional_datetime(payload, "updated_at", store),
         items=items,
-        shipping_address=", ".join(
-            part for part in (_text(_address(payload).get(k)) for k in ("address1", "address2")) if part
+        shipping_address=fields.joined_text(
+            _address(payload).get("address1"), _address(payload).get("address2"), separator=", ", strict=True
         ),
         shipping_city=_text(_address(payload).get("city")),
         notes=_text(payload.get("note")),
@@ -180,7 +179,7 @@ def is_cod(payload: dict, store) -> bool:
     """
     gateways = payload.get("payment_gateway_names") or []
     if not isinstance(gateways, list):
-        raise MalformedPayload(f"order 'payment_gateway_names' is {_type_name(gateways)}, not an array")
+        raise MalformedPayload(f"order 'payment_gateway_names' is {fields.json_type(gateways)}, not an array")
     gateways = [*gateways, payload.get("gateway")]
     names = [name.strip().lower() for name in store.cod_gateway_names or [] if isinstance(name, str)]
     patterns = [re.compile(rf"(?<![a-z0-9]){re.escape(name)}(?![a-z0-9])") for name in names if name]
@@ -188,25 +187,19 @@ def is_cod(payload: dict, store) -> bool:
 
 
 def _items(payload: dict, *, current: bool) -> tuple[IncomingItem, ...]:
-    line_items = payload.get("line_items")
-    if not isinstance(line_items, list):
-        raise MalformedPayload(f"order 'line_items' is {_type_name(line_items)}, not an array")
+    line_items = fields.object_array(payload.get("line_items"), "line_items", required=True, resource="order")
     items = []
     for index, line in enumerate(line_items):
         where = f"line_items[{index}]"
-        if not isinstance(line, dict):
-            raise MalformedPayload(f"order '{where}' is {_type_name(line)}, not an object")
         key = "current_quantity" if current and "current_quantity" in line else "quantity"
-        quantity = line.get(key)
-        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 0:
-            raise MalformedPayload(f"order '{where}.{key}' is not a whole number: {quantity!r:.40}")
+        quantity = fields.whole_number(line.get(key), f"{where}.{key}", resource="order")
         if quantity == 0:
             continue
         items.append(
             IncomingItem(
-                title=_text(line.get("title")) or _text(line.get("name")),
+                title=fields.first_text(line.get("title"), line.get("name"), strict=True),
                 quantity=quantity,
-                unit_price=_money(line, "price", required=True, where=where),
+                unit_price=_money(line.get("price"), f"{where}.price"),
                 sku=_text(line.get("sku")),
             )
         )
@@ -220,25 +213,28 @@ def _tags(value) -> tuple[str, ...]:
 
 # --- customer -----------------------------------------------------------------------------------
 def _customer(payload: dict) -> IncomingCustomer:
-    customer = _nested(payload, "customer")
+    customer = fields.json_object(payload.get("customer"), "customer", resource="order")
     shipping = _address(payload)
-    billing = _nested(payload, "billing_address")
+    billing = fields.json_object(payload.get("billing_address"), "billing_address", resource="order")
     return IncomingCustomer(
         name=_person_name(customer) or _person_name(shipping) or _person_name(billing),
-        phone=_first(
-            payload.get("phone"), shipping.get("phone"), customer.get("phone"), billing.get("phone")
+        phone=fields.first_text(
+            payload.get("phone"),
+            shipping.get("phone"),
+            customer.get("phone"),
+            billing.get("phone"),
+            strict=True,
         ),
-        email=_first(payload.get("email"), payload.get("contact_email"), customer.get("email")),
+        email=fields.first_text(
+            payload.get("email"), payload.get("contact_email"), customer.get("email"), strict=True
+        ),
         language=_language(payload.get("customer_locale")),
         consents=_consents(payload, customer),
     )
 
 
 def _person_name(record: dict) -> str:
-    joined = " ".join(
-        part for part in (_text(record.get("first_name")), _text(record.get("last_name"))) if part
-    )
-    return joined or _text(record.get("name"))
+    return fields.full_name(record, strict=True) or _text(record.get("name"))
 
 
 def _language(locale) -> str:
@@ -254,7 +250,8 @@ def _consents(payload: dict, customer: dict) -> tuple[ConsentClaim, ...]:
         claims.append(ConsentClaim("email", accepts, "buyer_accepts_marketing", str(accepts).lower()))
     for channel in ("email", "sms"):
         key = f"{channel}_marketing_consent"
-        state = _text(_nested(customer, key, where="customer.").get("state")).lower()
+        consent = fields.json_object(customer.get(key), f"customer.{key}", resource="order")
+        state = _text(consent.get("state")).lower()
         if state in MARKETING_CONSENT_STATES:
             claims.append(
                 ConsentClaim(channel, MARKETING_CONSENT_STATES[state], f"customer.{key}.state", state)
@@ -267,7 +264,7 @@ def _consents(payload: dict, customer: dict) -> tuple[ConsentClaim, ...]:
         if not WHATSAPP_CONSENT_ATTRIBUTE.match(re.sub(r"[\s-]+", "_", name.lower())):
             continue
         value = _text(attribute.get("value"))
-        answer = True if value.lower() in YES_WORDS else False if value.lower() in NO_WORDS else None
+        answer = fields.yes_or_no(value)
         if answer is not None:
             claims.append(ConsentClaim("whatsapp", answer, f"note_attributes.{name}", value))
     return tuple(claims)
@@ -275,8 +272,8 @@ def _consents(payload: dict, customer: dict) -> tuple[ConsentClaim, ...]:
 
 # --- fulfillments and refunds ---------------------------------------------------------------------
 def _fulfillment_action(payload: dict, store) -> StoreAction:
-    order_id = _id(payload, "order_id", what="fulfillment")
-    fulfillment_id = _id(payload, "id", what="fulfillment")
+    order_id = fields.identifier(payload.get("order_id"), "order_id", resource="fulfillment")
+    fulfillment_id = fields.identifier(payload.get("id"), "id", resource="fulfillment")
     tracking_numbers = _strings(payload, "tracking_numbers")
     tracking_urls = _strings(payload, "tracking_urls")
     status = _text(payload.get("status")).lower()
@@ -306,22 +303,14 @@ def _fulfillment_action(payload: dict, store) -> StoreAction:
 
 
 def _refund_action(payload: dict, store) -> StoreAction:
-    order_id = _id(payload, "order_id", what="refund")
-    refund_id = _id(payload, "id", what="refund")
-    transactions = payload.get("transactions") or []
-    if not isinstance(transactions, list):
-        raise MalformedPayload(f"refund 'transactions' is {_type_name(transactions)}, not an array")
+    order_id = fields.identifier(payload.get("order_id"), "order_id", resource="refund")
+    refund_id = fields.identifier(payload.get("id"), "id", resource="refund")
+    transactions = fields.object_array(payload.get("transactions") or [], "transactions", resource="refund")
     refunded = Decimal("0")
     currency = ""
     for index, transaction in enumerate(transactions):
-        if not isinstance(transaction, dict):
-            raise MalformedPayload(
-                f"refund 'transactions[{index}]' is {_type_name(transaction)}, not an object"
-            )
         if transaction.get("kind") == "refund" and transaction.get("status") == "success":
-            refunded += _money(
-                transaction, "amount", required=True, where=f"transactions[{index}]", what="refund"
-            )
+            refunded += _money(transaction.get("amount"), f"transactions[{index}].amount", resource="refund")
             currency = currency or _text(transaction.get("currency"))
     when = _optional_datetime(payload, "processed_at", store, what="refund") or _optional_datetime(
         payload, "created_at", store, what="refund"
@@ -343,61 +332,19 @@ def _refund_action(payload: dict, store) -> StoreAction:
 # --- reading fields -----------------------------------------------------------------------------
 def _object(payload, what: str) -> dict:
     if not isinstance(payload, dict):
-        raise MalformedPayload(f"a Shopify {what} payload must be a JSON object, not {_type_name(payload)}")
+        raise MalformedPayload(
+            f"a Shopify {what} payload must be a JSON object, not {fields.json_type(payload)}"
+        )
     return payload
 
 
-def _id(payload: dict, key: str, *, what: str = "order") -> str:
-    value = payload.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip():
-        raise MalformedPayload(f"{what} '{key}' is missing or not an id: {value!r:.40}")
-    return str(value).strip()
-
-
-def _money(payload: dict, key: str, *, required: bool = False, where: str = "", what: str = "order"):
-    """A Decimal from Shopify's money string (a JSON number is read through its text, never as float)."""
-    field = f"{where}.{key}" if where else key
-    value = payload.get(key)
-    if value is None and not required:
-        return None
-    try:
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise InvalidOperation
-        amount = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise MalformedPayload(f"{what} '{field}' is not an amount of money: {value!r:.40}") from None
-    if not amount.is_finite():
-        raise MalformedPayload(f"{what} '{field}' is not an amount of money: {value!r:.40}")
-    return amount
-
-
-def _datetime(payload: dict, key: str, store, *, what: str = "order") -> datetime:
-    value = payload.get(key)
-    try:
-        parsed = parse_datetime(value) if isinstance(value, str) else None
-    except ValueError:
-        parsed = None
-    if parsed is None:
-        raise MalformedPayload(f"{what} '{key}' is missing or not an ISO 8601 date and time: {value!r:.40}")
-    # Shopify always sends an offset; a bare time is read in the store's zone rather than guessed.
-    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, store.time_zone)
-
-
 def _optional_datetime(payload: dict, key: str, store, *, what: str = "order") -> datetime | None:
-    return None if payload.get(key) in (None, "") else _datetime(payload, key, store, what=what)
-
-
-def _nested(record: dict, key: str, *, where: str = "") -> dict:
-    value = record.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise MalformedPayload(f"order '{where}{key}' is {_type_name(value)}, not an object")
-    return value
+    # Shopify always sends an offset; a bare time is read in the store's zone rather than guessed.
+    return fields.optional_date_time(payload.get(key), key, naive_zone=store.time_zone, resource=what)
 
 
 def _address(payload: dict) -> dict:
-    return _nested(payload, "shipping_address")
+    return fields.json_object(payload.get("shipping_address"), "shipping_address", resource="order")
 
 
 def _strings(payload: dict, key: str) -> list[str]:
@@ -405,24 +352,6 @@ def _strings(payload: dict, key: str) -> list[str]:
     return [text for text in (_text(value) for value in values) if text] if isinstance(values, list) else []
 
 
-def _text(value) -> str:
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return ""
-
-
-def _first(*values) -> str:
-    return next((text for text in map(_text, values) if text), "")
-
-
 def _bare_domain(value: str) -> str:
     domain = value.strip().lower().removeprefix("https://").removeprefix("http://")
     return domain.rstrip("/")
-
-
-def _type_name(value) -> str:
-    return _JSON_TYPE_NAMES.get(
-        type(value), "a number" if isinstance(value, int | float) else type(value).__name__
-    )

@@ -49,9 +49,7 @@ fields (naive UTC in the payload). Consent comes from ``meta_data`` checkout fie
 import base64
 import re
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
-
-from django.utils.dateparse import parse_datetime
+from decimal import Decimal
 
 from orders.platforms import (
     ConsentClaim,
@@ -62,6 +60,7 @@ from orders.platforms import (
     PingDelivery,
     StoreAction,
     UnknownTopic,
+    fields,
     hmac_sha256,
     register,
     signature_matches,
@@ -94,8 +93,6 @@ CONSENT_META_KEYS = {
     "email_opt_in": "email",
     "marketing_opt_in": "email",
 }
-YES_VALUES = frozenset({"yes", "1", "true", "on", "oui"})
-NO_VALUES = frozenset({"no", "0", "false", "off", "non"})
 
 
 class WooCommercePlatform:
@@ -133,7 +130,7 @@ class WooCommercePlatform:
             raise UnknownTopic(topic)
         if not isinstance(payload, dict):
             raise MalformedPayload("payload is not a JSON object")
-        external_id = _order_id(payload)
+        external_id = fields.identifier(payload.get("id"), "id", digits_only=True)
         if topic == DELETED_TOPIC:
             return [StoreAction("cancel", external_id, reason="deleted in WooCommerce")]
 
@@ -151,7 +148,7 @@ class WooCommercePlatform:
         # A new order's upsert already says it is paid; a paid action is for a payment recorded later.
         paid_later = order.paid and topic != "order.created"
         actions.extend(
-            _status_actions(external_id, _text(payload.get("status")), order, paid_later=paid_later)
+            _status_actions(external_id, fields.text(payload.get("status")), order, paid_later=paid_later)
         )
         return actions
 
@@ -194,68 +191,57 @@ def _status_actions(
 
 
 def _incoming_order(external_id: str, payload: dict, store) -> IncomingOrder:
-    status = _text(payload.get("status")).removeprefix("wc-")
-    cod = _text(payload.get("payment_method")) == "cod"
-    total = _money(payload.get("total"), "total")
+    status = fields.text(payload.get("status")).removeprefix("wc-")
+    cod = fields.text(payload.get("payment_method")) == "cod"
+    total = fields.money(payload.get("total"), "total")
     paid = not cod and (bool(payload.get("date_paid_gmt")) or status in PAID_STATUSES_FOR_PREPAID)
-    billing = _section(payload, "billing")
-    shipping = _section(payload, "shipping")
-    number = _text(payload.get("number")) or external_id
+    billing = fields.json_object(payload.get("billing"), "billing")
+    shipping = fields.json_object(payload.get("shipping"), "shipping")
+    number = fields.text(payload.get("number")) or external_id
     return IncomingOrder(
         external_id=external_id,
         number=f"#{number}",
         payment_method=PaymentMethod.COD.value if cod else PaymentMethod.PREPAID.value,
         paid=paid,
-        currency=_text(payload.get("currency")) or store.currency,
+        currency=fields.text(payload.get("currency")) or store.currency,
         total_amount=total,
         cod_amount=total if cod else Decimal("0"),
         customer=IncomingCustomer(
-            name=_full_name(billing) or _full_name(shipping),
-            phone=_text(billing.get("phone")) or _text(shipping.get("phone")),
-            email=_text(billing.get("email")),
+            name=fields.full_name(billing) or fields.full_name(shipping),
+            phone=fields.first_text(billing.get("phone"), shipping.get("phone")),
+            email=fields.text(billing.get("email")),
             consents=_consents(payload.get("meta_data")),
         ),
-        placed_at=_utc(payload.get("date_created_gmt"), "date_created_gmt", required=True),
-        updated_at=_utc(payload.get("date_modified_gmt"), "date_modified_gmt"),
+        # The *_gmt fields are UTC written without an offset.
+        placed_at=fields.date_time(payload.get("date_created_gmt"), "date_created_gmt", naive_zone=UTC),
+        updated_at=fields.optional_date_time(
+            payload.get("date_modified_gmt"), "date_modified_gmt", naive_zone=UTC
+        ),
         items=_items(payload.get("line_items")),
         shipping_address=_street(shipping) or _street(billing),
-        shipping_city=_text(shipping.get("city")) or _text(billing.get("city")),
-        notes=_text(payload.get("customer_note")),
+        shipping_city=fields.first_text(shipping.get("city"), billing.get("city")),
+        notes=fields.text(payload.get("customer_note")),
     )
 
 
-def _order_id(payload: dict) -> str:
-    value = payload.get("id")
-    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip().isdigit():
-        raise MalformedPayload("id is missing or not a number")
-    return str(value).strip()
-
-
 def _items(line_items) -> tuple[IncomingItem, ...]:
-    if line_items is None:
-        return ()
-    if not isinstance(line_items, list):
-        raise MalformedPayload("line_items is not a list")
     items = []
-    for index, line in enumerate(line_items):
+    for index, line in enumerate(fields.object_array(line_items, "line_items")):
         where = f"line_items[{index}]"
-        if not isinstance(line, dict):
-            raise MalformedPayload(f"{where} is not an object")
-        quantity = line.get("quantity")
-        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 0:
-            raise MalformedPayload(f"{where}.quantity is not a whole number")
+        quantity = fields.whole_number(line.get("quantity"), f"{where}.quantity")
+        # WooCommerce sends totals as strings ("479.00") and line prices as JSON numbers (349 or 21.99).
         if line.get("price") not in (None, ""):
-            unit_price = _money(line["price"], f"{where}.price")
+            unit_price = fields.money(line["price"], f"{where}.price")
         elif quantity:
-            unit_price = (_money(line.get("total"), f"{where}.total") / quantity).quantize(CENT)
+            unit_price = (fields.money(line.get("total"), f"{where}.total") / quantity).quantize(CENT)
         else:
             unit_price = Decimal("0")
         items.append(
             IncomingItem(
-                title=_text(line.get("name")),
+                title=fields.text(line.get("name")),
                 quantity=quantity,
                 unit_price=unit_price,
-                sku=_text(line.get("sku")),
+                sku=fields.text(line.get("sku")),
             )
         )
     return tuple(items)
@@ -268,71 +254,20 @@ def _consents(meta_data) -> tuple[ConsentClaim, ...]:
     for entry in meta_data:
         if not isinstance(entry, dict):
             continue
-        key = _text(entry.get("key"))
+        key = fields.text(entry.get("key"))
         channel = CONSENT_META_KEYS.get(key.removeprefix("_").removeprefix("wc_"))
-        value = _text(entry.get("value"))
-        answer = value.lower()
-        if channel is None or answer not in YES_VALUES | NO_VALUES:
+        value = fields.text(entry.get("value"))
+        subscribed = fields.yes_or_no(value)
+        if channel is None or subscribed is None:
             continue  # not a consent field, or a value that says neither yes nor no: no claim
         claims.append(
-            ConsentClaim(
-                channel=channel, subscribed=answer in YES_VALUES, field=f"meta_data.{key}", value=value
-            )
+            ConsentClaim(channel=channel, subscribed=subscribed, field=f"meta_data.{key}", value=value)
         )
     return tuple(claims)
 
 
-def _section(payload: dict, name: str) -> dict:
-    value = payload.get(name)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise MalformedPayload(f"{name} is not an object")
-    return value
-
-
-def _full_name(address: dict) -> str:
-    return " ".join(
-        part for part in (_text(address.get("first_name")), _text(address.get("last_name"))) if part
-    )
-
-
 def _street(address: dict) -> str:
-    return ", ".join(
-        part for part in (_text(address.get("address_1")), _text(address.get("address_2"))) if part
-    )
-
-
-def _text(value) -> str:
-    return value.strip() if isinstance(value, str) else ("" if value is None else str(value).strip())
-
-
-def _money(value, field_name: str) -> Decimal:
-    # WooCommerce sends totals as strings ("479.00") and line prices as JSON numbers (349 or 21.99).
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise MalformedPayload(f"{field_name} is missing or not a number")
-    try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise MalformedPayload(f"{field_name} is not a number") from None
-    if not amount.is_finite() or amount < 0:
-        raise MalformedPayload(f"{field_name} is not an amount")
-    return amount
-
-
-def _utc(value, field_name: str, *, required: bool = False) -> datetime | None:
-    if value in (None, ""):
-        if required:
-            raise MalformedPayload(f"{field_name} is missing")
-        return None
-    try:
-        parsed = parse_datetime(value) if isinstance(value, str) else None
-    except ValueError:
-        parsed = None
-    if parsed is None:
-        raise MalformedPayload(f"{field_name} is not a date and time")
-    # The *_gmt fields are UTC written without an offset.
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+    return fields.joined_text(address.get("address_1"), address.get("address_2"), separator=", ")
 
 
 register(WooCommercePlatform())

@@ -36,9 +36,7 @@ import base64
 import hashlib
 import json
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
-
-from django.utils.dateparse import parse_datetime
+from decimal import Decimal
 
 from orders.platforms import (
     IncomingCustomer,
@@ -47,6 +45,7 @@ from orders.platforms import (
     MalformedPayload,
     StoreAction,
     UnknownTopic,
+    fields,
     hmac_sha256,
     register,
     signature_matches,
@@ -98,44 +97,47 @@ class YouCanPlatform:
 
 
 def _incoming_order(payload: dict, store) -> IncomingOrder:
-    external_id = _text(payload.get("id"))
+    # Any JSON value but a boolean makes an id here (a float too), unlike fields.identifier.
+    external_id = fields.text(payload.get("id"))
     if not external_id or isinstance(payload.get("id"), bool):
         raise MalformedPayload("id is missing")
-    payment = _object(payload, "payment")
+    payment = fields.json_object(payload.get("payment"), "payment")
     cod, paid = _payment_method(payment, store)
-    total = _money(payload.get("total"), "total")
-    customer = _object(payload, "customer")
+    # YouCan sends amounts as JSON numbers (479 or 21.5).
+    total = fields.money(payload.get("total"), "total")
+    customer = fields.json_object(payload.get("customer"), "customer")
     address = _first_shipping_address(payload)
-    placed_at = _utc(payload.get("created_at"), "created_at")
-    ref = _text(payload.get("ref")).removeprefix("#") or external_id
+    # YouCan writes ISO 8601 in UTC ("…Z"); a time without an offset is read as UTC too.
+    placed_at = fields.date_time(payload.get("created_at"), "created_at", naive_zone=UTC)
+    ref = fields.text(payload.get("ref")).removeprefix("#") or external_id
     return IncomingOrder(
         external_id=external_id,
         number=f"#{ref}",
         payment_method=PaymentMethod.COD.value if cod else PaymentMethod.PREPAID.value,
         paid=paid,
-        currency=_text(payload.get("currency")) or store.currency,
+        currency=fields.text(payload.get("currency")) or store.currency,
         total_amount=total,
         cod_amount=total if cod else Decimal("0"),
         customer=IncomingCustomer(
-            name=_full_name(customer) or _full_name(address),
-            phone=_text(customer.get("phone")) or _text(address.get("phone")),
-            email=_text(customer.get("email")),
+            name=fields.full_name(customer) or fields.full_name(address),
+            phone=fields.first_text(customer.get("phone"), address.get("phone")),
+            email=fields.text(customer.get("email")),
         ),
         placed_at=placed_at,
         updated_at=placed_at,  # YouCan sends no later event for an order
         items=_items(payload.get("variants")),
-        shipping_address=_text(address.get("address")) or _text(customer.get("address")),
-        shipping_city=_text(address.get("city")) or _text(customer.get("city")),
-        notes=_text(payload.get("notes")),
+        shipping_address=fields.first_text(address.get("address"), customer.get("address")),
+        shipping_city=fields.first_text(address.get("city"), customer.get("city")),
+        notes=fields.text(payload.get("notes")),
         tags=tuple(tag for tag in payload.get("tags") or () if isinstance(tag, str) and tag.strip()),
     )
 
 
 def _payment_method(payment: dict, store) -> tuple[bool, bool]:
     """(is cash on delivery, money already taken): see the module docstring."""
-    paid_text = _text(payment.get("status_text")).lower() == "paid"
+    paid_text = fields.text(payment.get("status_text")).lower() == "paid"
     gateway_payload = payment.get("payload")
-    gateway = _text(gateway_payload.get("gateway")).lower() if isinstance(gateway_payload, dict) else ""
+    gateway = fields.text(gateway_payload.get("gateway")).lower() if isinstance(gateway_payload, dict) else ""
     if gateway:
         cod_names = [name.lower() for name in (store.cod_gateway_names or ["cod"]) if isinstance(name, str)]
         spellings = (gateway, gateway.replace("_", " "))
@@ -145,7 +147,7 @@ def _payment_method(payment: dict, store) -> tuple[bool, bool]:
 
 
 def _first_shipping_address(payload: dict) -> dict:
-    shipping = _object(payload, "shipping")
+    shipping = fields.json_object(payload.get("shipping"), "shipping")
     addresses = shipping.get("address")
     if isinstance(addresses, list) and addresses and isinstance(addresses[0], dict):
         return addresses[0]
@@ -153,72 +155,21 @@ def _first_shipping_address(payload: dict) -> dict:
 
 
 def _items(variants) -> tuple[IncomingItem, ...]:
-    if variants is None:
-        return ()
-    if not isinstance(variants, list):
-        raise MalformedPayload("variants is not a list")
     items = []
-    for index, line in enumerate(variants):
+    for index, line in enumerate(fields.object_array(variants, "variants")):
         where = f"variants[{index}]"
-        if not isinstance(line, dict):
-            raise MalformedPayload(f"{where} is not an object")
-        quantity = line.get("quantity")
-        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 0:
-            raise MalformedPayload(f"{where}.quantity is not a whole number")
+        quantity = fields.whole_number(line.get("quantity"), f"{where}.quantity")
         variant = line.get("variant") if isinstance(line.get("variant"), dict) else {}
         product = variant.get("product") if isinstance(variant.get("product"), dict) else {}
         items.append(
             IncomingItem(
-                title=_text(product.get("name")),
+                title=fields.text(product.get("name")),
                 quantity=quantity,
-                unit_price=_money(line.get("price"), f"{where}.price"),
-                sku=_text(variant.get("sku")),
+                unit_price=fields.money(line.get("price"), f"{where}.price"),
+                sku=fields.text(variant.get("sku")),
             )
         )
     return tuple(items)
-
-
-def _object(payload: dict, name: str) -> dict:
-    value = payload.get(name)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise MalformedPayload(f"{name} is not an object")
-    return value
-
-
-def _full_name(person: dict) -> str:
-    return " ".join(
-        part for part in (_text(person.get("first_name")), _text(person.get("last_name"))) if part
-    )
-
-
-def _text(value) -> str:
-    return value.strip() if isinstance(value, str) else ("" if value is None else str(value).strip())
-
-
-def _money(value, field_name: str) -> Decimal:
-    # YouCan sends amounts as JSON numbers (479 or 21.5).
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise MalformedPayload(f"{field_name} is missing or not a number")
-    try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise MalformedPayload(f"{field_name} is not a number") from None
-    if not amount.is_finite() or amount < 0:
-        raise MalformedPayload(f"{field_name} is not an amount")
-    return amount
-
-
-def _utc(value, field_name: str) -> datetime:
-    try:
-        parsed = parse_datetime(value) if isinstance(value, str) else None
-    except ValueError:
-        parsed = None
-    if parsed is None:
-        raise MalformedPayload(f"{field_name} is missing or not a date and time")
-    # YouCan writes ISO 8601 in UTC ("…Z"); a time without an offset is read as UTC too.
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
 
 
 register(YouCanPlatform())
