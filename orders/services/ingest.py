@@ -205,6 +205,10 @@ def _apply_upsert(context: _Context, action: StoreAction, outcome: IngestOutcome
         )
         return
     _order_update(context, order, incoming, outcome)
+    if incoming.paid and order.payment_method == PaymentMethod.PREPAID and order.status == S.PLACED:
+        _transition(
+            context, order, "accept", outcome, key=f"{order.pk}:paid", reason="paid", as_workflow=True
+        )
 
 
 def _order_create(context: _Context, incoming: IncomingOrder, outcome: IngestOutcome) -> Order | None:
@@ -241,10 +245,11 @@ def _open(context: _Context, order: Order, incoming: IncomingOrder, outcome: Ing
     """A new order's first move: a COD order asks the customer to confirm, a paid one is accepted;
     an unpaid prepaid order waits at placed for its payment (``paid``)."""
     # TODO(issue 5): the store's automation rules take this decision; these are their defaults.
+    # The workflow's move, not the caller's: no user's transition permission is asked for.
     if order.payment_method == PaymentMethod.COD:
-        _transition(context, order, "request_confirmation", outcome, key=f"{order.pk}:open")
+        _transition(context, order, "request_confirmation", outcome, key=f"{order.pk}:open", as_workflow=True)
     elif incoming.paid:
-        _transition(context, order, "accept", outcome, key=f"{order.pk}:open")
+        _transition(context, order, "accept", outcome, key=f"{order.pk}:open", as_workflow=True)
 
 
 def _order_update(context: _Context, order: Order, incoming: IncomingOrder, outcome: IngestOutcome) -> None:
@@ -415,13 +420,15 @@ def _existing(context: _Context, action: StoreAction, outcome: IngestOutcome, qu
     return order
 
 
-def _transition(context, order: Order, name: str, outcome, *, key, reason: str = "", payload=None) -> None:
+def _transition(
+    context, order: Order, name: str, outcome, *, key, reason: str = "", payload=None, as_workflow=False
+) -> None:
     try:
         order_transition(
             order,
             name,
             source=context.source,
-            actor=context.actor,
+            actor=None if as_workflow else context.actor,
             reason=reason,
             payload={**(payload or {}), **context.evidence},
             idempotency_key=f"store:{key}" if key else None,

@@ -86,6 +86,15 @@ def test_the_same_order_twice_is_one_order_with_one_placed_event(store):
     assert Message.objects.filter(order=order).count() == 1
 
 
+def test_an_update_that_says_a_prepaid_order_is_now_paid_accepts_it(store):
+    first = incoming_order(payment_method="prepaid", paid=False, cod_amount=Decimal("0"))
+    apply(store, upsert(first))
+
+    apply(store, upsert(later(first, paid=True)), key="delivery:2")
+
+    assert the_order(store).status == "confirmed"
+
+
 # --- updating ----------------------------------------------------------------------------------
 def test_a_newer_update_changes_the_order_and_says_so_on_its_timeline(store):
     first = incoming_order()
