@@ -41,6 +41,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "orders",
     "messaging",
@@ -179,3 +183,43 @@ LIVRA_PUBLIC_URL = os.environ.get("LIVRA_PUBLIC_URL", "http://127.0.0.1:8000")
 LIVRA_OUTBOX_SEND_THREADS = int(os.environ.get("LIVRA_OUTBOX_SEND_THREADS", "8"))
 # Store webhook bodies above this are refused with 413 (a Shopify order is a few kB to ~100 kB).
 LIVRA_STORE_WEBHOOK_MAX_BYTES = int(os.environ.get("LIVRA_STORE_WEBHOOK_MAX_BYTES", str(1024 * 1024)))
+
+# --- REST API (orders/api) ----------------------------------------------------------------------
+REST_FRAMEWORK = {
+    # Token first: an unauthenticated call gets 401 with `WWW-Authenticate: Token`. The session
+    # serves the browsable API and Swagger UI to users logged in to admin.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Livra API",
+    "DESCRIPTION": (
+        "Orders, their timeline and messages, status transitions and consent, scoped to the stores "
+        "the caller is a member of. Authenticate with `Authorization: Token <key>`."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and Swagger UI need a logged-in user (session) or a token, like the API itself.
+    # Swagger UI's assets are served from this server (drf-spectacular-sidecar), not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a `status` (or `source`) with different choices: name each enum.
+    "ENUM_NAME_OVERRIDES": {
+        "OrderStatusEnum": "orders.transitions.OrderStatus",
+        "PaymentMethodEnum": "orders.transitions.PaymentMethod",
+        "OrderEventSourceEnum": "orders.models.OrderEvent.Source",
+        "LanguageEnum": "orders.models.Customer.Language",
+        "ChannelEnum": "messaging.models.Channel",
+        "MessageStatusEnum": "messaging.models.Message.Status",
+        "ConsentStatusEnum": "messaging.models.Consent.Status",
+        "ConsentSourceEnum": "messaging.models.Consent.Source",
+    },
+}

@@ -13,4 +13,6 @@ urlpatterns = [
     path("", include("messaging.urls")),
     # Store platforms' webhooks (/webhooks/<platform>/<store>/).
     path("", include("orders.urls")),
+    # REST API, its OpenAPI schema (/api/schema/) and Swagger UI (/api/docs/).
+    path("api/", include("orders.api.urls")),
 ]
