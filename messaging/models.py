@@ -272,19 +272,6 @@ class Message(models.Model):
         return f"{self.event} via {self.channel} ({self.status})"
 
 
-class OutboxWakeup(models.Model):
-    """At most one row: an outbox drain has been asked for and has not started yet
-    (``messaging.services.wakeup``)."""
-
-    SINGLETON = 1
-
-    id = models.PositiveSmallIntegerField(primary_key=True, default=SINGLETON)
-    requested_at = models.DateTimeField()
-
-    def __str__(self) -> str:
-        return f"outbox drain requested at {self.requested_at:%H:%M:%S}"
-
-
 class MessageAttempt(models.Model):
     """One provider call for a message, whatever came of it."""
 

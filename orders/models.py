@@ -310,3 +310,14 @@ class StoreDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.platform} {self.topic or '?'} #{self.pk} ({self.status})"
+
+
+class Wakeup(models.Model):
+    """A drain task has been asked for and has not started yet (``orders.wakeups``): one row per
+    drain, so that a burst of commits publishes one task, not one each."""
+
+    name = models.CharField(primary_key=True, max_length=100)
+    requested_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} requested at {self.requested_at:%H:%M:%S}"

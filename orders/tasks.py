@@ -1,13 +1,11 @@
 from celery import shared_task
 
-from orders.services.inbox import store_delivery_sweep
-from orders.services.ingest import store_delivery_process
+from orders.services.inbox import store_delivery_sweep, store_inbox_drain
 
 
-@shared_task(name="orders.store_delivery_process")
-def store_delivery_process_task(delivery_id: int) -> str | None:
-    delivery = store_delivery_process(delivery_id)
-    return delivery.status if delivery else None
+@shared_task(name="orders.store_inbox_drain")
+def store_inbox_drain_task() -> int:
+    return store_inbox_drain()
 
 
 @shared_task(name="orders.store_delivery_sweep")

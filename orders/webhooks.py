@@ -14,9 +14,9 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from orders.models import Store
 from orders.platforms import PingDelivery, get_platform, platform_names
 from orders.services.inbox import store_delivery_receive
+from orders.store_cache import store_by_slug
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 def store_webhook(request, platform: str, store_slug: str):
     if platform not in platform_names():
         return JsonResponse({"error": f"unknown platform {platform!r}"}, status=404)
-    store = Store.objects.filter(slug=store_slug).first()
+    store = store_by_slug(store_slug)
     if store is None:
         logger.warning("store webhook for an unknown store platform=%s", platform)
         return JsonResponse({"error": "unknown store"}, status=404)
@@ -50,7 +50,7 @@ def store_webhook(request, platform: str, store_slug: str):
         )
         return JsonResponse({"error": "bad or missing signature"}, status=401)
     headers = {name: request.headers[name] for name in adapter.kept_headers if name in request.headers}
-    delivery, created = store_delivery_receive(
+    delivery_id, created = store_delivery_receive(
         store,
         platform,
         topic=adapter.topic(request),
@@ -58,7 +58,7 @@ def store_webhook(request, platform: str, store_slug: str):
         headers=headers,
         body=body,
     )
-    return JsonResponse({"delivery": delivery.pk, "duplicate": not created}, status=200)
+    return JsonResponse({"delivery": delivery_id, "duplicate": not created}, status=200)
 
 
 def _body_within_limit(request) -> bytes | None:

@@ -1,55 +1,99 @@
-"""The store inbox: keep every delivery raw, once, and hand it to a task."""
+"""The store inbox: keep every delivery raw, once, and wake the drain that processes it.
+
+Receiving is on the request path of every store webhook (Shopify allows 5 seconds and retries,
+WooCommerce disables a webhook that keeps failing), so it is one INSERT and, usually, one
+UPDATE-or-nothing on the drain's wakeup: processing happens in ``store_inbox_drain_task``.
+"""
 
 import hashlib
+import json
 import logging
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from orders.models import Store, StoreDelivery
+from orders.wakeups import wakeup_clear, wakeup_request
 
 logger = logging.getLogger(__name__)
 
-# A row still "received" this long after it came in lost its task (a crash, the broker down at
-# commit): the sweep queues it again. Fresh rows are left to their own task.
+STORE_INBOX_DRAIN = "orders.store_inbox_drain"
+DRAIN_BATCH = 50
+# A row still "received" this long after it came in lost its drain (a crash, the broker down at
+# commit): the sweep wakes the drain again. Fresh rows are left to their own wakeup.
 LOST_TASK_GRACE = timedelta(minutes=2)
-SWEEP_BATCH = 500
+
+# One statement, no savepoint: a repeat of the key inserts nothing and returns no row.
+_INSERT_SQL = (
+    "INSERT INTO orders_storedelivery (store_id, platform, topic, idempotency_key, headers, body,"
+    " received_at, status, notes, error, error_trace, attempts)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, '', '', 0)"
+    " ON CONFLICT (store_id, platform, idempotency_key) DO NOTHING RETURNING id"
+)
 
 
 def store_delivery_receive(
     store: Store, platform: str, *, topic: str, idempotency_key: str, headers: dict, body: bytes
-) -> tuple[StoreDelivery, bool]:
-    """Store a verified delivery and queue its processing after commit.
+) -> tuple[int, bool]:
+    """Store a verified delivery and wake the inbox drain after commit.
 
-    Returns the delivery and whether it is new; a repeat of an idempotency key already stored
-    returns the first delivery and queues nothing. A platform that names no key for its event
-    is keyed by the body's hash, so an identical re-delivery is still a duplicate.
+    Returns the delivery's id and whether it is new; a repeat of an idempotency key already
+    stored returns the first delivery's id and wakes nothing. A platform that names no key for
+    its event is keyed by the body's hash, so an identical re-delivery is still a duplicate.
     """
-    key = idempotency_key or f"sha256:{hashlib.sha256(body).hexdigest()}"
-    try:
-        with transaction.atomic():
-            delivery = StoreDelivery.objects.create(
-                store=store,
-                platform=platform,
-                topic=topic[:100],
-                idempotency_key=key[:200],
-                headers=headers,
-                body=body,
-            )
-            store_delivery_process_on_commit(delivery.pk)
-    except IntegrityError:
-        existing = StoreDelivery.objects.get(store=store, platform=platform, idempotency_key=key[:200])
-        logger.info("store delivery duplicate delivery_id=%s platform=%s", existing.pk, platform)
+    key = (idempotency_key or f"sha256:{hashlib.sha256(body).hexdigest()}")[:200]
+    adapt = connection.ops.adapt_datetimefield_value
+    params = [
+        store.pk,
+        platform,
+        topic[:100],
+        key,
+        json.dumps(headers),
+        body,
+        adapt(timezone.now()),
+        StoreDelivery.Status.RECEIVED,
+        "[]",
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_SQL, params)
+        row = cursor.fetchone()
+    if row is None:
+        existing = StoreDelivery.objects.values_list("pk", flat=True).get(
+            store=store, platform=platform, idempotency_key=key
+        )
+        logger.info("store delivery duplicate delivery_id=%s platform=%s", existing, platform)
         return existing, False
-    logger.info("store delivery received delivery_id=%s platform=%s topic=%s", delivery.pk, platform, topic)
-    return delivery, True
+    store_inbox_wake_on_commit()
+    logger.info("store delivery received delivery_id=%s platform=%s topic=%s", row[0], platform, topic)
+    return row[0], True
 
 
-def store_delivery_process_on_commit(delivery_id: int) -> None:
-    from orders.tasks import store_delivery_process_task
+def store_inbox_wake_on_commit(force: bool = False) -> None:
+    transaction.on_commit(lambda: store_inbox_wake(force=force))
 
-    transaction.on_commit(lambda: store_delivery_process_task.delay(delivery_id))
+
+def store_inbox_wake(force: bool = False) -> bool:
+    from orders.tasks import store_inbox_drain_task
+
+    return wakeup_request(STORE_INBOX_DRAIN, store_inbox_drain_task, force=force)
+
+
+def store_inbox_drain(batch_size: int = DRAIN_BATCH) -> int:
+    """Process up to ``batch_size`` received deliveries, oldest first, each in its own transaction;
+    wake another drain when there may be more. Returns how many this drain processed."""
+    from orders.services.ingest import store_delivery_process
+
+    wakeup_clear(STORE_INBOX_DRAIN)
+    waiting = list(
+        StoreDelivery.objects.filter(status=StoreDelivery.Status.RECEIVED)
+        .order_by("received_at", "pk")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    if len(waiting) == batch_size:
+        store_inbox_wake()  # another worker takes the next ones while this one works
+    # A delivery another drain holds is skipped (store_delivery_process locks with SKIP LOCKED).
+    return sum(store_delivery_process(delivery_id) is not None for delivery_id in waiting)
 
 
 def store_delivery_retry(delivery: StoreDelivery, *, actor) -> bool:
@@ -59,24 +103,18 @@ def store_delivery_retry(delivery: StoreDelivery, *, actor) -> bool:
             pk=delivery.pk, status__in=(StoreDelivery.Status.FAILED, StoreDelivery.Status.FLAGGED)
         ).update(status=StoreDelivery.Status.RECEIVED)
         if updated:
-            store_delivery_process_on_commit(delivery.pk)
+            store_inbox_wake_on_commit(force=True)
     if updated:
         logger.info("store delivery retried delivery_id=%s actor_id=%s", delivery.pk, actor.pk)
     return bool(updated)
 
 
 def store_delivery_sweep() -> int:
-    """Queue again the deliveries whose processing task was lost (celery-beat, every minute)."""
-    stuck = list(
-        StoreDelivery.objects.filter(
-            status=StoreDelivery.Status.RECEIVED, received_at__lt=timezone.now() - LOST_TASK_GRACE
-        )
-        .order_by("received_at")
-        .values_list("pk", flat=True)[:SWEEP_BATCH]
-    )
-    with transaction.atomic():
-        for delivery_id in stuck:
-            store_delivery_process_on_commit(delivery_id)
+    """Wake the drain for deliveries whose wakeup was lost (celery-beat, every minute)."""
+    stuck = StoreDelivery.objects.filter(
+        status=StoreDelivery.Status.RECEIVED, received_at__lt=timezone.now() - LOST_TASK_GRACE
+    ).count()
     if stuck:
-        logger.warning("store inbox sweep queued %s deliveries whose task was lost", len(stuck))
-    return len(stuck)
+        logger.warning("store inbox sweep: %s deliveries waited too long, waking the drain", stuck)
+        store_inbox_wake(force=True)
+    return stuck

@@ -30,4 +30,4 @@ def test_a_shopify_delivery_is_answered_at_once_and_processed_by_the_worker(clie
     assert delivery.status == "processed"
     order = Order.objects.get(store=store)
     assert (order.status, order.payment_method) == ("awaiting_confirmation", "cod")
-    assert len(celery_worker.tasks_received("orders.store_delivery_process")) == 1
+    assert len(celery_worker.tasks_received("orders.store_inbox_drain")) == 1

@@ -1,0 +1,47 @@
+"""Waking a drain task: one pending task per drain, however many rows are waiting for it.
+
+A commit that leaves work for a drain (the messaging outbox, the store inbox) asks for one. The
+ask is coalesced through one ``Wakeup`` row per drain: while it says a drain is pending, nobody
+publishes another. The drain deletes the row *before* it looks for work, so a row committed after
+the drain looked finds the wakeup gone and publishes the next drain; a row committed before is
+seen by the drain. A wakeup older than ``STALE_AFTER`` (its task was lost with a broker outage)
+no longer holds anyone back, and each drain's sweep wakes it anyway.
+
+Where: orders, because every app may depend on orders (messaging drains the outbox with it).
+"""
+
+from datetime import timedelta
+
+from django.db import connection
+from django.utils import timezone
+
+from orders.models import Wakeup
+
+STALE_AFTER = timedelta(seconds=10)
+
+# One statement on PostgreSQL and SQLite alike; RETURNING gives a row only when this call inserted
+# the wakeup or took over a stale one.
+_REQUEST_SQL = (
+    "INSERT INTO orders_wakeup (name, requested_at) VALUES (%s, %s) "
+    "ON CONFLICT (name) DO UPDATE SET requested_at = excluded.requested_at "
+    "WHERE orders_wakeup.requested_at < %s RETURNING name"
+)
+
+
+def wakeup_request(name: str, task, *, force: bool = False) -> bool:
+    """Publish ``task`` (a Celery task taking no arguments) unless a wakeup of ``name`` is pending
+    (``force``: publish anyway). Returns whether it was published. Call after commit."""
+    now = timezone.now()
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(_REQUEST_SQL, [name, adapt(now), adapt(now - STALE_AFTER)])
+        requested = cursor.fetchone() is not None
+    if not (requested or force):
+        return False
+    task.delay()
+    return True
+
+
+def wakeup_clear(name: str) -> None:
+    """The drain starts: later commits must publish a drain of their own."""
+    Wakeup.objects.filter(name=name).delete()
