@@ -90,10 +90,12 @@ def store_inbox_drain(batch_size: int = DRAIN_BATCH) -> int:
         .order_by("received_at", "pk")
         .values_list("pk", flat=True)[:batch_size]
     )
-    if len(waiting) == batch_size:
-        store_inbox_wake()  # another worker takes the next ones while this one works
     # A delivery another drain holds is skipped (store_delivery_process locks with SKIP LOCKED).
-    return sum(store_delivery_process(delivery_id) is not None for delivery_id in waiting)
+    processed = sum(store_delivery_process(delivery_id) is not None for delivery_id in waiting)
+    if len(waiting) == batch_size:
+        # More may wait. Woken only now: a drain woken earlier would list these same rows.
+        store_inbox_wake()
+    return processed
 
 
 def store_delivery_retry(delivery: StoreDelivery, *, actor) -> bool:
