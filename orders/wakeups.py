@@ -19,6 +19,7 @@ from orders.models import Wakeup
 
 STALE_AFTER = timedelta(seconds=10)
 
+_PENDING_SQL = "SELECT 1 FROM orders_wakeup WHERE name = %s AND requested_at >= %s"
 # One statement on PostgreSQL and SQLite alike; RETURNING gives a row only when this call inserted
 # the wakeup or took over a stale one.
 _REQUEST_SQL = (
@@ -32,10 +33,17 @@ def wakeup_request(name: str, task, *, force: bool = False) -> bool:
     """Publish ``task`` (a Celery task taking no arguments) unless a wakeup of ``name`` is pending
     (``force``: publish anyway). Returns whether it was published. Call after commit."""
     now = timezone.now()
-    adapt = connection.ops.adapt_datetimefield_value
+    stale = connection.ops.adapt_datetimefield_value(now - STALE_AFTER)
     with connection.cursor() as cursor:
-        cursor.execute(_REQUEST_SQL, [name, adapt(now), adapt(now - STALE_AFTER)])
-        requested = cursor.fetchone() is not None
+        # Under a burst the wakeup is nearly always pending: a plain read says so without taking
+        # the row's lock, which the upsert takes even when it changes nothing (and every request
+        # would queue on it).
+        cursor.execute(_PENDING_SQL, [name, stale])
+        pending = cursor.fetchone() is not None
+        requested = False
+        if not pending:
+            cursor.execute(_REQUEST_SQL, [name, connection.ops.adapt_datetimefield_value(now), stale])
+            requested = cursor.fetchone() is not None
     if not (requested or force):
         return False
     task.delay()

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import factory
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.utils import timezone
 
 from orders.models import Customer, Order, OrderEvent, OrderItem, Store
@@ -69,6 +69,16 @@ class OrderItemFactory(factory.django.DjangoModelFactory):
     title = "Caftan brodé"
     quantity = 1
     unit_price = Decimal("249.00")
+
+
+def grant(user, *perms: str):
+    """Give ``user`` permissions by their dotted names ("orders.view_store"); returns the user."""
+    for perm in perms:
+        app_label, codename = perm.split(".")
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+    return user
 
 
 class UserFactory(factory.django.DjangoModelFactory):

@@ -166,6 +166,16 @@ def signature_matches(expected: str, given: str) -> bool:
     return bool(given) and hmac.compare_digest(expected.encode(), given.strip().encode("utf-8", "replace"))
 
 
+def signed_with_store_secret(store, now: datetime, given: str, signature_for) -> bool:
+    """Does ``given`` equal ``signature_for(secret)`` for one of the store's webhook secrets that
+    verify at ``now``? Every secret is tried (no early exit), so the time taken does not say which
+    one matched."""
+    matches = [
+        signature_matches(signature_for(secret), given) for secret in store_secrets(store, now) if secret
+    ]
+    return any(matches)
+
+
 def store_secrets(store, now: datetime | None = None) -> list[str]:
     """The store's Livra-made webhook secrets that verify at ``now``: the current one, and the
     previous one during the grace period after a rotation (``orders.services.stores``)."""

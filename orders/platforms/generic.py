@@ -72,8 +72,7 @@ from orders.platforms import (
     fields,
     hmac_sha256,
     register,
-    signature_matches,
-    store_secrets,
+    signed_with_store_secret,
 )
 from orders.transitions import PaymentMethod
 
@@ -106,13 +105,7 @@ class GenericPlatform:
         if abs(now.timestamp() - int(timestamp)) > REPLAY_WINDOW.total_seconds():
             return False
         signed = f"{timestamp}.".encode() + request.body
-        # Every secret is tried (no early exit), so the time taken does not say which one matched.
-        matches = [
-            signature_matches(hmac_sha256(secret, signed).hex(), given)
-            for secret in store_secrets(store, now)
-            if secret
-        ]
-        return any(matches)
+        return signed_with_store_secret(store, now, given, lambda secret: hmac_sha256(secret, signed).hex())
 
     def idempotency_key(self, request) -> str:
         return request.headers.get(EVENT_ID_HEADER, "").strip()

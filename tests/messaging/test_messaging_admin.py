@@ -4,7 +4,6 @@ import threading
 import time
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
@@ -23,7 +22,7 @@ from messaging.services.consent import consent_record
 from messaging.services.resend import ResendRefused, message_resend
 from orders.models import OrderEvent
 from orders.transitions import OrderStatus
-from tests.factories import CustomerFactory, StoreFactory, UserFactory, order_in_status
+from tests.factories import CustomerFactory, StoreFactory, UserFactory, grant, order_in_status
 from tests.fakes.scripted_provider import SCRIPTED, accepted, use_scripted_provider
 
 pytestmark = pytest.mark.django_db
@@ -37,15 +36,6 @@ TIMEOUT = 10.0
 
 
 # --- helpers ---------------------------------------------------------------------------------
-def grant(user, *perms: str):
-    for perm in perms:
-        app_label, codename = perm.split(".")
-        user.user_permissions.add(
-            Permission.objects.get(content_type__app_label=app_label, codename=codename)
-        )
-    return user
-
-
 def agent(*perms: str):
     """A confirmation agent: sees orders and their messages, may not resend."""
     return grant(UserFactory(groups=[CONFIRMATION_AGENT]), *perms)

@@ -5,13 +5,12 @@ import json
 from html import escape
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from orders.models import StoreDelivery
-from tests.factories import OrderFactory, StoreFactory, UserFactory
+from tests.factories import OrderFactory, StoreFactory, UserFactory, grant
 
 pytestmark = pytest.mark.django_db
 
@@ -27,15 +26,6 @@ _keys = itertools.count(1)
 
 
 # --- helpers ---------------------------------------------------------------------------------
-def grant(user, *perms: str):
-    for perm in perms:
-        app_label, codename = perm.split(".")
-        user.user_permissions.add(
-            Permission.objects.get(content_type__app_label=app_label, codename=codename)
-        )
-    return user
-
-
 def viewer(client):
     user = grant(UserFactory(), "orders.view_storedelivery", "orders.view_order")
     client.force_login(user)

@@ -4,14 +4,13 @@ secret write-only, and who may do what."""
 import re
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
 from orders.models import Store
 from orders.services.stores import platform_secret_set, webhook_secret_rotate, webhook_secrets_accepted
 from orders.store_admin import rotation_marker
-from tests.factories import StoreFactory, UserFactory
+from tests.factories import StoreFactory, UserFactory, grant
 
 pytestmark = pytest.mark.django_db
 
@@ -21,15 +20,6 @@ SHOPIFY_SECRET = "shpss_0123456789abcdef0123456789abcdef"
 
 
 # --- helpers ---------------------------------------------------------------------------------
-def grant(user, *perms: str):
-    for perm in perms:
-        app_label, codename = perm.split(".")
-        user.user_permissions.add(
-            Permission.objects.get(content_type__app_label=app_label, codename=codename)
-        )
-    return user
-
-
 def store_admin(client):
     user = grant(UserFactory(), "orders.view_store", "orders.change_store")
     client.force_login(user)
