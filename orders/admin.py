@@ -111,11 +111,29 @@ class CustomerAdminForm(forms.ModelForm):
         return cleaned
 
 
+class PhoneReadableFilter(admin.SimpleListFilter):
+    """Customers whose number could not be read (kept as typed): nobody can text or call them
+    until someone fixes it."""
+
+    title = "phone"
+    parameter_name = "phone"
+
+    def lookups(self, request, model_admin):
+        return [("unreadable", "Unreadable (kept as typed)"), ("missing", "None given")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "unreadable":
+            return queryset.filter(phone="").exclude(phone_raw="")
+        if self.value() == "missing":
+            return queryset.filter(phone_raw="")
+        return queryset
+
+
 @admin.register(Customer)
 class CustomerAdmin(PhoneSearchMixin, admin.ModelAdmin):
     form = CustomerAdminForm
     list_display = ["name", "phone_e164", "phone_raw", "email", "store", "language", "created_at"]
-    list_filter = ["store", "language"]
+    list_filter = ["store", PhoneReadableFilter, "language"]
     list_select_related = ["store"]
     search_fields = ["name", "phone", "phone_raw", "email"]
     fields = ["store", "name", "phone_raw", "phone_e164", "email", "language", "created_at", "updated_at"]

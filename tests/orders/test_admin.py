@@ -535,6 +535,16 @@ def test_the_customer_list_finds_a_locally_typed_phone(client):
     assert {c.pk for c in response.context["cl"].result_list} == {customer.pk}
 
 
+def test_the_customer_list_filters_customers_whose_phone_could_not_be_read(client):
+    unreadable = CustomerFactory(phone_raw="12")
+    CustomerFactory()
+    logged_in(client, OPS_AGENT)
+
+    response = client.get(reverse("admin:orders_customer_changelist"), {"phone": "unreadable"})
+
+    assert {c.pk for c in response.context["cl"].result_list} == {unreadable.pk}
+
+
 def test_the_message_admin_lists_messages_but_cannot_change_them(client):
     order = order_in_status(S.AWAITING_CONFIRMATION)
     message = order.messages.get()
