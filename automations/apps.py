@@ -2,6 +2,8 @@ from django.apps import AppConfig
 
 
 class AutomationsConfig(AppConfig):
-    # Rules, timers and the COD confirmation workflow arrive with their own issue.
     name = "automations"
     verbose_name = "Automations"
+
+    def ready(self) -> None:
+        from automations import receivers  # noqa: F401 - connects the signal receivers

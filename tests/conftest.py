@@ -100,3 +100,6 @@ def data_from_migrations(request):
         importlib.import_module(
             "orders.migrations.0005_store_delivery_permissions"
         ).grant_store_delivery_permissions(apps, None)
+        importlib.import_module(
+            "automations.migrations.0002_sweep_schedule_default_rules_permissions"
+        ).grant_automation_permissions(apps, None)

@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from messaging.models import Channel, Consent, InboundMessage, Message
 from messaging.providers import InboundReply
 from messaging.services.consent import consent_record
+from messaging.signals import customer_replied
 from orders.errors import OrderTransitionError
 from orders.models import Customer, Order, OrderEvent
 from orders.phones import normalize_phone
@@ -266,7 +267,10 @@ def _act(inbound: InboundMessage, customer, order, intent: str) -> bool:
             },
         )
         return True
-    if intent not in (Intent.CONFIRM, Intent.CANCEL) or order is None:
+    if order is None:
+        return False  # an agent reads it in the inbox
+    if intent not in (Intent.CONFIRM, Intent.CANCEL):
+        customer_replied.send(sender=InboundMessage, order=order, intent="unclear", inbound=inbound)
         return False  # an agent reads it in the inbox
     try:
         # The resulting status change tells the customer (order_confirmed / order_cancelled).
@@ -280,6 +284,7 @@ def _act(inbound: InboundMessage, customer, order, intent: str) -> bool:
         )
     except OrderTransitionError:
         return False  # e.g. an agent cancelled it meanwhile: a human looks at the reply
+    customer_replied.send(sender=InboundMessage, order=order, intent=intent, inbound=inbound)
     return True
 
 

@@ -41,6 +41,7 @@ from messaging.services.routing import (
 )
 from messaging.services.wakeup import outbox_wake_on_commit
 from messaging.services.whatsapp_window import whatsapp_window_open
+from messaging.signals import notification_exhausted
 
 logger = logging.getLogger(__name__)
 
@@ -72,13 +73,22 @@ def notification_create_for_status_change(order, *, transition_name: str) -> Not
     return notification_create(order, event=event, key=f"order:{order.pk}:v{order.status_version}:{event}")
 
 
-def notification_create(order, *, event: str, key: str, purpose: str = Purpose.TRANSACTIONAL) -> Notification:
+def notification_create(
+    order, *, event: str, key: str, purpose: str = Purpose.TRANSACTIONAL, only_channel: str | None = None
+) -> Notification:
+    """Plan ``event``'s notification for ``order`` (once per ``key``) and queue its first message.
+
+    ``only_channel``: this channel alone, if routing allows it (rules that tell every opted-in
+    channel make one notification per channel).
+    """
     existing = Notification.objects.filter(idempotency_key=key).first()
     if existing is not None:
         return existing  # a repeated trigger is a no-op
     customer = order.customer
     settings = messaging_settings_for(order.store)
     channels = route_channels(customer, settings, purpose)
+    if only_channel is not None:
+        channels = [channel for channel in channels if channel == only_channel]
     try:
         # A savepoint: a concurrent twin that committed first must not break the caller's transaction.
         with transaction.atomic():
@@ -503,6 +513,7 @@ def notification_try_next_channel_locked(message: Message, reason: str) -> Messa
     if not remaining:
         notification.status = Notification.Status.EXHAUSTED
         notification.save(update_fields=["status"])
+        notification_exhausted.send(sender=Notification, notification=notification)
         logger.info("notification exhausted every channel notification_id=%s", notification.pk)
         return None
     return message_create(notification, remaining[0], fallback_from=message, reason=reason)

@@ -14,6 +14,7 @@ from orders.errors import (
     UnknownTransition,
 )
 from orders.models import Order, OrderEvent
+from orders.signals import order_placed
 from orders.transitions import TRANSITIONS_BY_NAME
 
 logger = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ def order_create(order: Order, *, source: str, actor=None) -> OrderEvent:
             source=source,
             actor=actor,
         )
+        order_placed.send(sender=Order, order=order)
     logger.info("order created order_id=%s source=%s", order.pk, source)
     return event
 

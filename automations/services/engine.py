@@ -1,0 +1,121 @@
+"""Running a store's rules for one order and one trigger, or planning what they would do."""
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from automations.models import Rule, Timer, Trigger
+from automations.services.actions import action_apply, action_problems
+from automations.services.conditions import condition_problems, conditions_hold
+from orders.models import Order
+from orders.transitions import IN_FLIGHT
+
+logger = logging.getLogger(__name__)
+TIMER_TRIGGERS = (Trigger.IN_STATUS_FOR, Trigger.SHIPMENT_STALE)
+
+
+@dataclass(frozen=True)
+class Planned:
+    rule: Rule
+    lines: tuple[str, ...]
+
+
+def rule_problems(rule: Rule) -> list[str]:
+    """Why ``rule`` cannot be saved (empty when it can)."""
+    problems = []
+    if rule.trigger in (Trigger.ENTERED_STATUS, Trigger.IN_STATUS_FOR) and not rule.status:
+        problems.append("this trigger needs a status")
+    if rule.trigger in TIMER_TRIGGERS and not rule.delay_minutes:
+        problems.append("this trigger needs a delay in minutes")
+    if rule.trigger == Trigger.REPLY_INTENT and rule.intent not in ("confirm", "cancel", "unclear"):
+        problems.append("a reply rule needs the intent: confirm, cancel or unclear")
+    problems += condition_problems(rule.conditions)
+    if not isinstance(rule.actions, list) or not rule.actions:
+        problems.append("a rule needs at least one action")
+    else:
+        for action in rule.actions:
+            problems += action_problems(rule, action)
+    return problems
+
+
+def rules_for(order: Order, trigger: str, **match) -> list[Rule]:
+    rules = Rule.objects.filter(store_id=order.store_id, enabled=True, trigger=trigger, **match)
+    return list(rules.order_by("position", "pk"))
+
+
+def rules_run(
+    order_id: int,
+    trigger: str,
+    *,
+    key: str,
+    dry_run: bool = False,
+    status_version: int | None = None,
+    **match,
+) -> list[Planned]:
+    """Run (or, with ``dry_run``, plan) the store's enabled rules for ``trigger`` on the order, in
+    one transaction holding the order's lock. ``key`` makes every action idempotent."""
+    with transaction.atomic():
+        locked = Order.objects.select_for_update(of=("self",)).select_related("store", "customer")
+        order = locked.get(pk=order_id)
+        if status_version is not None and order.status_version != status_version:
+            return []  # the order has moved on since the event: its rules have nothing to act on
+        if trigger == Trigger.ENTERED_STATUS:
+            match["status"] = order.status
+        rules = rules_for(order, trigger, **match)
+        planned = [rule_run(rule, order, key=key, dry_run=dry_run) for rule in rules]
+        if dry_run:
+            transaction.set_rollback(True)  # whatever a condition read, nothing is kept
+    return [plan for plan in planned if plan.lines]
+
+
+def rules_run_for_event(
+    order_id: int, trigger: str, *, key: str, status_version: int | None = None, **match
+) -> list[Planned]:
+    """Run the rules of an event that happened to the order (after its commit, in a task).
+
+    ``status_version``: for a status entry, the order's at that entry; if the order has moved on
+    since, the entry's rules have nothing left to act on.
+    """
+    return rules_run(order_id, trigger, key=key, status_version=status_version, **match)
+
+
+def rule_run(rule: Rule, order: Order, *, key: str, dry_run: bool = False, now=None) -> Planned:
+    if not conditions_hold(rule.conditions, order, now):
+        return Planned(rule, ())
+    rule_key = f"rule:{rule.pk}:v{rule.version}:{key}"
+    lines = tuple(action_apply(rule, action, order, key=rule_key, dry_run=dry_run) for action in rule.actions)
+    if not dry_run:
+        logger.info("rule fired rule_id=%s version=%s order_id=%s", rule.pk, rule.version, order.pk)
+    return Planned(rule, lines)
+
+
+# --- timers --------------------------------------------------------------------------------------
+def timers_for_status_entry(order: Order) -> None:
+    """The order just entered its status (inside the transition's transaction): start the timers of
+    the rules waiting on that status, and let every timer of the status it left die."""
+    Timer.objects.filter(order=order, state=Timer.State.PENDING).exclude(
+        status_version=order.status_version
+    ).update(state=Timer.State.DEAD, outcome="the order moved on")
+    now = timezone.now()
+    waiting = Rule.objects.filter(
+        store_id=order.store_id, enabled=True, trigger=Trigger.IN_STATUS_FOR, status=order.status
+    )
+    rules = list(waiting)
+    if order.status in IN_FLIGHT:
+        rules += Rule.objects.filter(store_id=order.store_id, enabled=True, trigger=Trigger.SHIPMENT_STALE)
+    Timer.objects.bulk_create(
+        [
+            Timer(
+                order=order,
+                rule=rule,
+                status=order.status,
+                status_version=order.status_version,
+                due_at=now + timedelta(minutes=rule.delay_minutes),
+            )
+            for rule in rules
+        ],
+        ignore_conflicts=True,  # a replayed status entry keeps its timers
+    )

@@ -1,0 +1,102 @@
+"""The timer sweep (celery-beat, every minute): fire due timers once, each order on its own.
+
+A batch of due timers is claimed in one statement (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so
+two sweeps never claim one timer), the timers whose order moved on are retired in one more, and
+each remaining order runs its rule in its own short transaction through the services. A claimed
+timer that a crashed sweep never finished is claimed again after ``FIRING_LEASE`` (every action is
+idempotent by its key, so finishing it twice does nothing twice).
+"""
+
+import logging
+from datetime import timedelta
+
+from django.db import connection, transaction
+from django.db.models import OuterRef, Q, Subquery
+from django.utils import timezone
+
+from automations.models import Rule, SweepRun, Timer
+from automations.services.engine import rule_run
+from orders.models import Order
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 500
+FIRING_LEASE = timedelta(minutes=10)
+
+
+def timers_sweep(batch_size: int = BATCH_SIZE) -> SweepRun:
+    now = timezone.now()
+    run = SweepRun.objects.create(started_at=now)
+    errors = []
+    while claimed := _claim(now, batch_size):
+        to_fire, retired = _retire_moved_on(claimed)
+        run.skipped += retired
+        for timer_id in to_fire:
+            try:
+                if timer_fire(timer_id, now):
+                    run.fired += 1
+                else:
+                    run.skipped += 1
+            except Exception as exc:  # one order's failure must not stop the others
+                logger.exception("timer failed timer_id=%s", timer_id)
+                Timer.objects.filter(pk=timer_id).update(state=Timer.State.FAILED, outcome=repr(exc)[:2000])
+                run.errors += 1
+                errors.append(f"timer {timer_id}: {exc!r}")
+        if len(claimed) < batch_size:
+            break
+    run.finished_at = timezone.now()
+    run.error_text = "\n".join(errors)[:10000]
+    run.save()
+    logger.info("timer sweep fired=%s skipped=%s errors=%s", run.fired, run.skipped, run.errors)
+    return run
+
+
+def _claim(now, batch_size: int) -> list[int]:
+    """Take up to ``batch_size`` due timers (oldest first) for this sweep; their ids."""
+    due = Q(state=Timer.State.PENDING, due_at__lte=now) | Q(
+        state=Timer.State.FIRING, fired_at__lt=now - FIRING_LEASE
+    )
+    with transaction.atomic():
+        locked = Timer.objects.filter(due).order_by("due_at")
+        if connection.features.has_select_for_update_skip_locked:
+            locked = locked.select_for_update(skip_locked=True)
+        ids = list(locked.values_list("pk", flat=True)[:batch_size])
+        Timer.objects.filter(pk__in=ids).update(state=Timer.State.FIRING, fired_at=now)
+    return ids
+
+
+def _retire_moved_on(timer_ids: list[int]) -> tuple[list[int], int]:
+    """Timers whose order left the status they wait in: dead, set-based, nothing fired. Returns
+    the timers still to fire and how many were retired."""
+    current = Order.objects.filter(pk=OuterRef("order_id")).values("status_version")[:1]
+    rows = list(
+        Timer.objects.filter(pk__in=timer_ids)
+        .annotate(current=Subquery(current))
+        .values_list("pk", "status_version", "current")
+    )
+    moved_on = [pk for pk, waited_in, now_in in rows if waited_in != now_in]
+    Timer.objects.filter(pk__in=moved_on).update(state=Timer.State.DEAD, outcome="the order moved on")
+    return [pk for pk, waited_in, now_in in rows if waited_in == now_in], len(moved_on)
+
+
+def timer_fire(timer_id: int, now=None) -> bool:
+    """Run the timer's rule for its order if the order is still where the timer found it."""
+    with transaction.atomic():
+        timer = Timer.objects.select_for_update().get(pk=timer_id)
+        if timer.state != Timer.State.FIRING:
+            return False
+        order = (
+            Order.objects.select_for_update(of=("self",))
+            .select_related("store", "customer")
+            .get(pk=timer.order_id)
+        )
+        if order.status_version != timer.status_version:
+            timer.state, timer.outcome = Timer.State.DEAD, "the order moved on"
+            timer.save(update_fields=["state", "outcome"])
+            return False
+        rule = Rule.objects.get(pk=timer.rule_id)
+        planned = rule_run(rule, order, key=f"timer:{timer.pk}", now=now) if rule.enabled else None
+        timer.state = Timer.State.FIRED
+        timer.outcome = "; ".join(planned.lines) if planned and planned.lines else "conditions did not hold"
+        timer.save(update_fields=["state", "outcome"])
+    return bool(planned and planned.lines)
