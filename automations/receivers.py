@@ -9,10 +9,10 @@ from django_fsm.signals import post_transition
 
 from automations.models import Rule, Trigger
 from automations.services.defaults import default_rules_create
-from automations.services.engine import timers_for_status_entry
+from automations.services.engine import timers_for_status_entry, timers_restart_shipment_stale
 from messaging.signals import customer_replied, notification_exhausted
 from orders.models import Order, Store
-from orders.signals import order_placed
+from orders.signals import order_placed, shipment_reported
 
 
 @receiver(post_transition, sender=Order, dispatch_uid="automations.on_status_entry")
@@ -34,6 +34,11 @@ def _status_entered(order: Order) -> None:
         _run_after_commit(
             order.pk, Trigger.ENTERED_STATUS, f"entered:{order.status_version}", order.status_version
         )
+
+
+@receiver(shipment_reported, dispatch_uid="automations.on_shipment_reported")
+def on_shipment_reported(sender, order, **kwargs):
+    timers_restart_shipment_stale(order)  # carrier news, even without a status change
 
 
 @receiver(customer_replied, dispatch_uid="automations.on_customer_reply")

@@ -6,7 +6,9 @@ saying what it did; with ``dry_run`` it only says what it would do. Each one lea
 their own event, the others through an ``automation_*`` event).
 """
 
+from django.db.models import Q
 from django.utils import timezone
+from django_fsm import can_proceed
 
 from automations.models import QueueEntry, Rule
 from messaging.events import CUSTOMER_EVENTS
@@ -16,7 +18,7 @@ from messaging.services.routing import messaging_settings_for, route_channels
 from orders.errors import IllegalTransition
 from orders.models import Order, OrderEvent
 from orders.services import order_transition
-from orders.transitions import TRANSITIONS_BY_NAME
+from orders.transitions import IN_FLIGHT, TRANSITIONS_BY_NAME
 
 AUTOMATION = OrderEvent.Source.AUTOMATION
 POLICIES = ("first_delivered", "all_opted_in")
@@ -32,20 +34,21 @@ def action_problems(rule: Rule, action) -> list[str]:
         spec = TRANSITIONS_BY_NAME.get(name)
         if spec is None:
             return [f"unknown transition {name!r}"]
+        sources = ", ".join(spec.sources)
         if (
             rule.status
             and rule.trigger in ("entered_status", "in_status_for")
             and rule.status not in spec.sources
         ):
-            sources = ", ".join(spec.sources)
             return [f"{name} can never apply to an order in {rule.status} (it applies from {sources})"]
+        if rule.trigger == "shipment_stale" and not set(IN_FLIGHT) & set(spec.sources):
+            return [f"{name} can never apply to an order in flight (it applies from {sources})"]
     if kind == "notify":
         event = action.get("event")
         if event not in CUSTOMER_EVENTS and event not in EXTRA_EVENTS:
             return [f"unknown event {event!r}"]
-        has_template = (
-            MessageTemplate.objects.filter(event=event).filter(store__in=[None, rule.store_id]).exists()
-        )
+        own_or_default = Q(store__isnull=True) | Q(store_id=rule.store_id)
+        has_template = MessageTemplate.objects.filter(own_or_default, event=event).exists()
         if not has_template:
             return [f"no template for {event!r}: add one before a rule sends it"]
         if action.get("policy", "first_delivered") not in POLICIES:
@@ -82,6 +85,8 @@ def _notify(rule, action, order, *, key, dry_run) -> str:
     if policy == "all_opted_in":
         settings = messaging_settings_for(order.store)
         channels = route_channels(order.customer, settings, "transactional")
+        if not channels:
+            return f"{event}: no channel the customer can be told on"
         for channel in channels:
             notification_create(order, event=event, key=f"{key}:{event}:{channel}", only_channel=channel)
     else:
@@ -93,7 +98,8 @@ def _notify(rule, action, order, *, key, dry_run) -> str:
 def _transition(rule, action, order, *, key, dry_run, name=None, reason="") -> str:
     name = name or action["name"]
     if dry_run:
-        return f"apply {name}"
+        possible = can_proceed(getattr(order, name))
+        return f"apply {name}" if possible else f"{name} not possible from {order.status}: skipped"
     try:
         order_transition(
             order,
@@ -118,9 +124,16 @@ def _queue(rule, action, order, *, key, dry_run) -> str:
     priority, reason = int(action.get("priority", 50)), action["reason"]
     if dry_run:
         return f"put in the confirmation queue (priority {priority}): {reason}"
-    if not QueueEntry.objects.filter(order=order, state=QueueEntry.State.OPEN).exists():
+    entry = QueueEntry.objects.select_for_update().filter(order=order, state=QueueEntry.State.OPEN).first()
+    if entry is None:
         QueueEntry.objects.create(order=order, priority=priority, reason=reason, rule=rule)
-        _event(order, rule, "queued", priority=priority, queue_reason=reason)
+    elif priority > entry.priority:
+        # Already waiting for an agent, but this is more urgent: move it up, say why.
+        entry.priority, entry.reason, entry.rule = priority, reason, rule
+        entry.save(update_fields=["priority", "reason", "rule"])
+    else:
+        return f"already queued: {entry.reason}"
+    _event(order, rule, "queued", priority=priority, queue_reason=reason)
     return f"queued: {reason}"
 
 

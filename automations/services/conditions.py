@@ -12,8 +12,9 @@ from decimal import Decimal, InvalidOperation
 
 from django.utils import timezone
 
+from messaging.models import Channel
 from orders.models import Order
-from orders.transitions import OrderStatus
+from orders.transitions import OrderStatus, PaymentMethod
 
 RETURNED = (OrderStatus.RTO_INITIATED, OrderStatus.RETURNED)
 
@@ -93,6 +94,10 @@ def _scalar(field: str, value):
         raise InvalidCondition(f"{field}: {value!r} is not a valid value") from None
     if field == "first_order" and not isinstance(value, bool):
         raise InvalidCondition("first_order takes true or false")
+    if field == "payment_method" and value not in PaymentMethod.values:
+        raise InvalidCondition(f"payment_method is one of {', '.join(PaymentMethod.values)}")
+    if field == "consent" and value not in Channel.values:
+        raise InvalidCondition(f"consent is on one of {', '.join(Channel.values)}")
     return value
 
 

@@ -119,3 +119,14 @@ def timers_for_status_entry(order: Order) -> None:
         ],
         ignore_conflicts=True,  # a replayed status entry keeps its timers
     )
+
+
+def timers_restart_shipment_stale(order: Order) -> None:
+    """News about the parcel arrived: the "no carrier news" waits start again from now."""
+    now = timezone.now()
+    pending = Timer.objects.filter(
+        order=order, state=Timer.State.PENDING, rule__trigger=Trigger.SHIPMENT_STALE
+    )
+    for timer in pending.select_related("rule"):
+        timer.due_at = now + timedelta(minutes=timer.rule.delay_minutes)
+        timer.save(update_fields=["due_at"])

@@ -28,6 +28,17 @@ def timers_sweep(batch_size: int = BATCH_SIZE) -> SweepRun:
     now = timezone.now()
     run = SweepRun.objects.create(started_at=now)
     errors = []
+    try:
+        _sweep_batches(run, now, batch_size, errors)
+    finally:
+        run.finished_at = timezone.now()
+        run.error_text = "\n".join(errors)[:10000]
+        run.save()
+    logger.info("timer sweep fired=%s skipped=%s errors=%s", run.fired, run.skipped, run.errors)
+    return run
+
+
+def _sweep_batches(run: SweepRun, now, batch_size: int, errors: list[str]) -> None:
     while claimed := _claim(now, batch_size):
         to_fire, retired = _retire_moved_on(claimed)
         run.skipped += retired
@@ -44,11 +55,6 @@ def timers_sweep(batch_size: int = BATCH_SIZE) -> SweepRun:
                 errors.append(f"timer {timer_id}: {exc!r}")
         if len(claimed) < batch_size:
             break
-    run.finished_at = timezone.now()
-    run.error_text = "\n".join(errors)[:10000]
-    run.save()
-    logger.info("timer sweep fired=%s skipped=%s errors=%s", run.fired, run.skipped, run.errors)
-    return run
 
 
 def _claim(now, batch_size: int) -> list[int]:

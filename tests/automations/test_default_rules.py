@@ -1,0 +1,202 @@
+"""The default rules every new store gets, and each one firing on its trigger."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from automations.models import QueueEntry, Rule, RuleRevision
+from automations.services.defaults import DEFAULT_RULES, default_rules_create
+from automations.services.engine import rule_problems
+from messaging.models import Notification
+from orders.models import OrderEvent
+from orders.services import order_transition
+from orders.transitions import OrderStatus
+from tests.factories import order_in_status
+
+pytestmark = pytest.mark.django_db
+
+S = OrderStatus
+DEFAULT_KEYS = [
+    "cod-reminder",
+    "cod-queue",
+    "cod-cancel-unconfirmed",
+    "cod-high-value-to-agent",
+    "unclear-reply-to-queue",
+    "shipment-stale",
+]
+JUST_AFTER_24_H = timedelta(hours=24, minutes=1)
+
+
+def open_entry(order) -> QueueEntry:
+    return QueueEntry.objects.get(order=order, state=QueueEntry.State.OPEN)
+
+
+# --- creation ---------------------------------------------------------------------------------
+def test_a_new_store_has_the_default_rules_in_their_order(store):
+    rules = Rule.objects.filter(store=store).order_by("position")
+
+    assert [rule.key for rule in rules] == DEFAULT_KEYS
+    assert {(rule.enabled, rule.version) for rule in rules} == {(True, 1)}
+
+
+def test_each_default_rule_starts_with_its_first_revision(store):
+    revisions = RuleRevision.objects.filter(rule__store=store)
+
+    assert sorted(revision.rule.key for revision in revisions) == sorted(DEFAULT_KEYS)
+    assert {revision.version for revision in revisions} == {1}
+    reminder = revisions.get(rule__key="cod-reminder")
+    assert reminder.snapshot["delay_minutes"] == 30
+    assert reminder.snapshot["actions"] == DEFAULT_RULES[0]["actions"]
+
+
+def test_creating_the_default_rules_again_adds_nothing(store):
+    made = default_rules_create(store)
+
+    assert made == 0
+    assert Rule.objects.filter(store=store).count() == len(DEFAULT_KEYS)
+    assert RuleRevision.objects.filter(rule__store=store).count() == len(DEFAULT_KEYS)
+
+
+def test_creating_the_default_rules_again_brings_back_only_a_deleted_one(store, default_rule):
+    default_rule("cod-queue").delete()
+
+    made = default_rules_create(store)
+
+    assert made == 1
+    assert Rule.objects.filter(store=store).count() == len(DEFAULT_KEYS)
+
+
+def test_creating_the_default_rules_again_keeps_what_the_store_changed(store, default_rule):
+    Rule.objects.filter(pk=default_rule("cod-reminder").pk).update(delay_minutes=45, enabled=False)
+
+    default_rules_create(store)
+
+    reminder = default_rule("cod-reminder")
+    assert (reminder.delay_minutes, reminder.enabled) == (45, False)
+
+
+def test_every_default_rule_is_valid(store):
+    problems = {rule.key: rule_problems(rule) for rule in Rule.objects.filter(store=store)}
+
+    assert {key: found for key, found in problems.items() if found} == {}
+
+
+# --- firing -----------------------------------------------------------------------------------
+def test_no_answer_in_30_minutes_sends_the_confirmation_request_again(awaiting, sweep_after):
+    order = awaiting()
+
+    sweep_after(timedelta(minutes=31))
+
+    requests = Notification.objects.filter(order=order, event="confirmation_requested").order_by("pk")
+    assert requests.count() == 2
+    assert requests.last().idempotency_key.startswith("rule:")
+
+
+def test_no_answer_in_2_hours_puts_the_order_in_the_confirmation_queue(awaiting, sweep_after, default_rule):
+    order = awaiting()
+
+    sweep_after(timedelta(hours=2, minutes=1))
+
+    entry = open_entry(order)
+    assert (entry.priority, entry.reason, entry.rule) == (
+        50,
+        "no answer to the confirmation request in 2 h",
+        default_rule("cod-queue"),
+    )
+
+
+def test_no_answer_in_119_minutes_queues_nothing(awaiting, sweep_after):
+    order = awaiting()
+
+    sweep_after(timedelta(minutes=119))
+
+    assert not QueueEntry.objects.filter(order=order).exists()
+
+
+@pytest.mark.parametrize("total", ["249.00", "999.99"])
+def test_an_order_below_1000_unconfirmed_for_24_hours_is_cancelled_with_the_reason(
+    awaiting, sweep_after, total
+):
+    order = awaiting(total_amount=Decimal(total))
+
+    sweep_after(JUST_AFTER_24_H)
+
+    order.refresh_from_db()
+    assert order.status == S.CANCELLED
+    cancelled = OrderEvent.objects.get(order=order, type="cancelled")
+    assert (cancelled.source, cancelled.reason) == (
+        OrderEvent.Source.AUTOMATION,
+        "not confirmed within 24 hours",
+    )
+    assert Notification.objects.filter(order=order, event="order_cancelled").exists()  # the customer is told
+
+
+@pytest.mark.parametrize("total", ["1000.00", "4500.00"])
+def test_a_high_value_order_unconfirmed_for_24_hours_is_not_cancelled(awaiting, sweep_after, total):
+    order = awaiting(total_amount=Decimal(total))
+
+    sweep_after(JUST_AFTER_24_H)
+
+    order.refresh_from_db()
+    assert order.status == S.AWAITING_CONFIRMATION
+    assert not OrderEvent.objects.filter(order=order, type="cancelled").exists()
+
+
+def test_a_high_value_order_unconfirmed_for_24_hours_is_queued_for_an_agent_with_priority_90(
+    awaiting, sweep_after
+):
+    order = awaiting(total_amount=Decimal("1500.00"))
+    sweep_after(timedelta(minutes=31))
+    sweep_after(timedelta(hours=2, minutes=1))
+
+    sweep_after(JUST_AFTER_24_H)
+
+    entry = open_entry(order)
+    assert (entry.priority, entry.reason) == (90, "high-value order unconfirmed for 24 h")
+
+
+def test_an_unclear_reply_puts_the_order_in_the_queue(awaiting, reply, django_capture_on_commit_callbacks):
+    order = awaiting()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        inbound = reply(order, "c'est combien la livraison ?")
+
+    assert inbound.intent == "other"
+    entry = open_entry(order)
+    assert (entry.priority, entry.reason) == (70, "the customer's answer needs a human")
+    order.refresh_from_db()
+    assert order.status == S.AWAITING_CONFIRMATION
+
+
+def test_a_clear_reply_puts_nothing_in_the_queue(awaiting, reply, django_capture_on_commit_callbacks):
+    order = awaiting()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        reply(order, "Oui, je confirme")
+
+    assert not QueueEntry.objects.filter(order=order).exists()
+
+
+def test_no_carrier_news_for_72_hours_alerts_the_team_and_queues_the_order(sweep_after):
+    order = order_in_status(S.SHIPPED)
+
+    sweep_after(timedelta(hours=72, minutes=1))
+
+    alert = OrderEvent.objects.get(order=order, type="automation_team_alerted")
+    assert alert.payload["text"] == "no carrier news for 72 hours"
+    entry = open_entry(order)
+    assert (entry.priority, entry.reason) == (60, "no carrier news for 72 hours")
+
+
+def test_carrier_news_within_72_hours_starts_the_wait_again(sweep_after):
+    order = order_in_status(S.SHIPPED)
+    with time_machine.travel(timezone.now() + timedelta(hours=70), tick=False):
+        order_transition(order, "mark_in_transit", source=OrderEvent.Source.CARRIER)
+
+    sweep_after(timedelta(hours=72, minutes=1))
+
+    assert not OrderEvent.objects.filter(order=order, type="automation_team_alerted").exists()
+    assert not QueueEntry.objects.filter(order=order).exists()
