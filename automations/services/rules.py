@@ -102,6 +102,10 @@ def rule_save(rule: Rule, *, actor, expected_version: int | None = None) -> Rule
                 "Reload it and make your change again.",
                 code="stale",
             )
+        if current is not None and current.store_id != rule.store_id:
+            raise ValidationError(
+                {"store": ["A rule stays with its store: add a new rule to the other store."]}
+            )
         before = rule_snapshot(current) if current is not None else None
         after = rule_snapshot(rule)
         if before == after:
