@@ -122,9 +122,12 @@ def _cancel(rule, action, order, *, key, dry_run) -> str:
 
 def _queue(rule, action, order, *, key, dry_run) -> str:
     priority, reason = int(action.get("priority", 50)), action["reason"]
+    open_entries = QueueEntry.objects.filter(order=order, state=QueueEntry.State.OPEN)
+    entry = (open_entries if dry_run else open_entries.select_for_update()).first()
     if dry_run:
+        if entry is not None and priority <= entry.priority:
+            return f"already queued: {entry.reason}"
         return f"put in the confirmation queue (priority {priority}): {reason}"
-    entry = QueueEntry.objects.select_for_update().filter(order=order, state=QueueEntry.State.OPEN).first()
     if entry is None:
         QueueEntry.objects.create(order=order, priority=priority, reason=reason, rule=rule)
     elif priority > entry.priority:

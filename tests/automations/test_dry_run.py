@@ -209,3 +209,13 @@ def test_a_timer_rule_s_actions_are_recorded_with_the_rule_too(awaiting, sweep_a
         reminder.pk,
         1,
     )
+
+
+def test_a_dry_run_says_an_order_already_queued_at_least_as_urgently_stays_as_it_is(awaiting):
+    order = awaiting()
+    QueueEntry.objects.create(order=order, priority=80, reason="called twice, no answer")
+    rule = Rule.objects.get(store=order.store, key="cod-queue")
+
+    planned = rule_run(rule, order, key="dry-run", dry_run=True)
+
+    assert planned.lines == ("already queued: called twice, no answer",)
