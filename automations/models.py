@@ -104,7 +104,9 @@ class Timer(models.Model):
         ordering = ["due_at", "id"]
         indexes = [
             # The sweep's lookup: pending timers by due time, nothing else in the index.
-            models.Index(fields=["due_at"], condition=models.Q(state="pending"), name="timer_pending_due")
+            models.Index(fields=["due_at"], condition=models.Q(state="pending"), name="timer_pending_due"),
+            # Timers a crashed sweep claimed and never finished (reclaimed after a lease).
+            models.Index(fields=["fired_at"], condition=models.Q(state="firing"), name="timer_firing_since"),
         ]
         constraints = [
             models.UniqueConstraint(
