@@ -4,15 +4,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('automations', '0002_sweep_schedule_default_rules_permissions'),
-        ('orders', '0007_wakeup'),
+        ("automations", "0002_sweep_schedule_default_rules_permissions"),
+        ("orders", "0007_wakeup"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='timer',
-            index=models.Index(condition=models.Q(('state', 'firing')), fields=['fired_at'], name='timer_firing_since'),
+            model_name="timer",
+            index=models.Index(
+                condition=models.Q(("state", "firing")), fields=["fired_at"], name="timer_firing_since"
+            ),
         ),
     ]
