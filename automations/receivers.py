@@ -9,7 +9,11 @@ from django_fsm.signals import post_transition
 
 from automations.models import Rule, Trigger
 from automations.services.defaults import default_rules_create
-from automations.services.engine import timers_for_status_entry, timers_restart_shipment_stale
+from automations.services.engine import (
+    status_entry_rules,
+    timers_for_status_entry,
+    timers_restart_shipment_stale,
+)
 from messaging.signals import customer_replied, notification_exhausted
 from orders.models import Order, Store
 from orders.signals import order_placed, shipment_reported
@@ -26,11 +30,9 @@ def on_order_placed(sender, order, **kwargs):
 
 
 def _status_entered(order: Order) -> None:
-    timers_for_status_entry(order)
-    has_rules = Rule.objects.filter(
-        store_id=order.store_id, enabled=True, trigger=Trigger.ENTERED_STATUS, status=order.status
-    ).exists()
-    if has_rules:
+    rules = status_entry_rules(order)
+    timers_for_status_entry(order, rules)
+    if any(rule.trigger == Trigger.ENTERED_STATUS for rule in rules):
         _run_after_commit(
             order.pk, Trigger.ENTERED_STATUS, f"entered:{order.status_version}", order.status_version
         )

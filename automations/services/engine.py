@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from automations.models import Rule, Timer, Trigger
@@ -93,19 +94,22 @@ def rule_run(rule: Rule, order: Order, *, key: str, dry_run: bool = False, now=N
 
 
 # --- timers --------------------------------------------------------------------------------------
-def timers_for_status_entry(order: Order) -> None:
+def status_entry_rules(order: Order) -> list[Rule]:
+    """The store's enabled rules an order entering its current status concerns, in one query:
+    the entry rules and the timers' rules of that status, and the carrier-news waits in flight."""
+    concerned = Q(trigger__in=(Trigger.ENTERED_STATUS, Trigger.IN_STATUS_FOR), status=order.status)
+    if order.status in IN_FLIGHT:
+        concerned |= Q(trigger=Trigger.SHIPMENT_STALE)
+    return list(Rule.objects.filter(concerned, store_id=order.store_id, enabled=True))
+
+
+def timers_for_status_entry(order: Order, rules: list[Rule]) -> None:
     """The order just entered its status (inside the transition's transaction): start the timers of
-    the rules waiting on that status, and let every timer of the status it left die."""
+    ``rules`` that wait (``status_entry_rules``), and let every timer of the status it left die."""
     Timer.objects.filter(order=order, state=Timer.State.PENDING).exclude(
         status_version=order.status_version
     ).update(state=Timer.State.DEAD, outcome="the order moved on")
     now = timezone.now()
-    waiting = Rule.objects.filter(
-        store_id=order.store_id, enabled=True, trigger=Trigger.IN_STATUS_FOR, status=order.status
-    )
-    rules = list(waiting)
-    if order.status in IN_FLIGHT:
-        rules += Rule.objects.filter(store_id=order.store_id, enabled=True, trigger=Trigger.SHIPMENT_STALE)
     Timer.objects.bulk_create(
         [
             Timer(
@@ -116,6 +120,7 @@ def timers_for_status_entry(order: Order) -> None:
                 due_at=now + timedelta(minutes=rule.delay_minutes),
             )
             for rule in rules
+            if rule.trigger in TIMER_TRIGGERS
         ],
         ignore_conflicts=True,  # a replayed status entry keeps its timers
     )

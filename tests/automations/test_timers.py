@@ -7,7 +7,7 @@ import time_machine
 from django.utils import timezone
 
 from automations.models import QueueEntry, Rule, Timer, Trigger
-from automations.services.engine import timers_for_status_entry
+from automations.services.engine import status_entry_rules, timers_for_status_entry
 from messaging.models import Notification
 from orders.models import OrderEvent
 from orders.platforms import IncomingShipment, StoreAction
@@ -75,7 +75,7 @@ def test_a_replayed_status_entry_keeps_its_timers(awaiting):
     order = awaiting()
     first = {key: timer.pk for key, timer in timers_of(order).items()}
 
-    timers_for_status_entry(order)
+    timers_for_status_entry(order, status_entry_rules(order))
 
     assert {key: timer.pk for key, timer in timers_of(order).items()} == first
 
