@@ -1,8 +1,9 @@
 """The timer sweep (celery-beat, every minute): fire due timers once, each order on its own.
 
-A batch of due timers is claimed in one statement (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so
-two sweeps never claim one timer), the timers whose order moved on are retired in one more, and
-each remaining order runs its rule in its own short transaction through the services. A claimed
+A batch of due timers is claimed in one short transaction (``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL, so two sweeps never claim one timer), the timers whose order moved on are retired
+set-based, and each remaining order runs its rule in its own short transaction through the
+services. A claimed
 timer that a crashed sweep never finished is claimed again after ``FIRING_LEASE`` (every action is
 idempotent by its key, so finishing it twice does nothing twice).
 """
