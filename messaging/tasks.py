@@ -1,8 +1,7 @@
 from celery import shared_task
 
 from messaging.sandbox_tasks import sandbox_receipt_task, sandbox_reply_post_task  # noqa: F401 - registers them
-from messaging.services.dispatch import outbox_drain
-from messaging.services.outbox import message_send
+from messaging.services.dispatch import message_send, outbox_drain
 from messaging.services.sweep import outbox_sweep
 
 

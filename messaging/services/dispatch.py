@@ -1,11 +1,11 @@
-"""The outbox drain: send due messages in batches, the provider calls side by side.
+"""Sending the outbox: claim, call the provider outside any transaction, record.
 
-Per message, ``message_send`` costs about eighteen SQL statements and a Celery task. The drain
-claims up to ``BATCH_SIZE`` due messages in one short transaction (``FOR UPDATE SKIP LOCKED``, so
-drains running side by side never take the same row), reads what rendering needs once per batch,
-calls the providers outside any transaction on a small thread pool, and records the acceptances
-in one more transaction. Failures go through ``message_record_failure`` one by one: they are few,
-and each needs its own decision (retry, fall back, opt out).
+The drain claims up to ``BATCH_SIZE`` due messages in one short transaction (``FOR UPDATE SKIP
+LOCKED``, so drains running side by side never take the same row), reads what rendering needs
+once per batch, calls the providers on a small thread pool, and records the acceptances in one
+more transaction. ``message_send`` is the same path for one message (a retry after its backoff).
+Failures go through ``message_record_failure`` one by one: they are few, and each needs its own
+decision (retry, fall back, opt out).
 
 A full batch wakes another drain before sending, so other worker threads or processes take the
 next batch while this one waits on the network.
@@ -30,16 +30,12 @@ from messaging.models import (
     MessageTemplate,
     MessagingSettings,
 )
-from messaging.providers import ProviderError
+from messaging.providers import ErrorKind, OutboundMessage, ProviderConfig, ProviderError, get_provider
 from messaging.services.outbox import (
     CLAIM_FIELDS,
-    SendLookups,
-    attempt_values,
-    claim_status_change_values,
     message_prepare_send,
     message_record_failure,
     messages_record_accepted,
-    provider_call,
 )
 from messaging.services.rendering import order_context, template_choose
 from messaging.services.routing import DEFAULT_PROVIDER, messaging_settings_for
@@ -67,14 +63,29 @@ class DrainResult:
 def outbox_drain(batch_size: int = BATCH_SIZE) -> DrainResult:
     """Send one batch of due messages; wake another drain when more may be waiting."""
     outbox_wake_clear()
+    result, _ = _send(Message.objects.all(), batch_size, wake_when_full=True)
+    if result.claimed:
+        logger.info("outbox drained %s", result)
+    return result
+
+
+def message_send(message_id: int) -> Message | None:
+    """Send one message if it is still queued and due (a retry's task); the message as it ends."""
+    _, messages = _send(Message.objects.filter(pk=message_id), 1)
+    return messages[0] if messages else None
+
+
+def _send(candidates, limit: int, *, wake_when_full: bool = False) -> tuple[DrainResult, list[Message]]:
+    """Claim up to ``limit`` of ``candidates`` that are queued and due, send them, record the
+    answers; the counts and the messages sent (as recorded)."""
     now = timezone.now()
     with transaction.atomic():
         due = list(
-            Message.objects.select_for_update(skip_locked=True, of=("self",))
+            candidates.select_for_update(skip_locked=True, of=("self",))
             .select_related("notification", "order__store", "customer")
             .prefetch_related("customer__consents", "order__items")
             .filter(status=Message.Status.QUEUED, next_attempt_at__lte=now)
-            .order_by("next_attempt_at", "pk")[:batch_size]
+            .order_by("next_attempt_at", "pk")[:limit]
         )
         lookups = BatchLookups(due, now)
         prepared = []
@@ -85,28 +96,55 @@ def outbox_drain(batch_size: int = BATCH_SIZE) -> DrainResult:
         claimed = [message for message, _, _ in prepared]
         Message.objects.bulk_update(claimed, CLAIM_FIELDS)
         attempts = MessageAttempt.objects.bulk_create(
-            [MessageAttempt(**attempt_values(message, now)) for message in claimed]
+            [
+                MessageAttempt(message=m, number=m.attempts, provider=m.provider, started_at=now)
+                for m in claimed
+            ]
         )
         MessageStatusChange.objects.bulk_create(
-            [MessageStatusChange(**claim_status_change_values(message, now)) for message in claimed]
+            [
+                MessageStatusChange(
+                    message=m,
+                    from_status="queued",
+                    to_status="sending",
+                    source="send task",
+                    detail=f"attempt {m.attempts}",
+                    at=now,
+                )
+                for m in claimed
+            ]
         )
-    if len(due) == batch_size:
+    if wake_when_full and len(due) == limit:
         outbox_wake()  # more may be due: let another worker take them while this batch sends
     result = DrainResult(claimed=len(due), refused=len(due) - len(claimed))
     outcomes = _send_all(prepared)
-    accepted = []
+    recorded, accepted = [], []
     for (message, _, _), attempt, outcome in zip(prepared, attempts, outcomes, strict=True):
         if isinstance(outcome, ProviderError):
-            message_record_failure(message.pk, attempt.pk, outcome)
+            recorded.append(message_record_failure(message.pk, attempt.pk, outcome))
             result.failed += 1
         else:
             accepted.append((message.pk, attempt.pk, outcome.provider_message_id))
     if accepted:
-        messages_record_accepted(accepted)
+        recorded += messages_record_accepted(accepted)
         result.accepted = len(accepted)
-    if due:
-        logger.info("outbox drained %s", result)
-    return result
+    return result, recorded
+
+
+def provider_call(message: Message, outbound: OutboundMessage, config: ProviderConfig):
+    """The provider's answer: its SendResult, or the ProviderError it was classified as.
+
+    No transaction may be open: this is the network call.
+    """
+    try:
+        return get_provider(message.provider).send(outbound, config)
+    except ProviderError as exc:
+        return exc
+    except Exception as exc:  # a bug or an unexpected library error: retry, capped, and keep the text
+        logger.exception(
+            "provider raised unexpectedly message_id=%s provider=%s", message.pk, message.provider
+        )
+        return ProviderError(ErrorKind.RETRYABLE, "", repr(exc))
 
 
 def _send_all(prepared: list) -> list:
@@ -126,8 +164,9 @@ def _pool() -> ThreadPoolExecutor:
     return _send_pool
 
 
-class BatchLookups(SendLookups):
-    """``SendLookups`` answered from a few queries made once for a whole batch of messages."""
+class BatchLookups:
+    """What preparing a send reads besides the message rows (``message_prepare_send``), from a few
+    queries made once for the whole batch."""
 
     def __init__(self, messages: list[Message], now):
         stores = {message.order.store_id: message.order.store for message in messages}

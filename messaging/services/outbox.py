@@ -28,10 +28,9 @@ from messaging.providers import (
     ProviderConfig,
     ProviderError,
     TemplateRef,
-    get_provider,
 )
 from messaging.services.consent import consent_allows, consent_record_provider_opt_out
-from messaging.services.rendering import RenderError, order_context, render_text, template_for
+from messaging.services.rendering import RenderError, render_text
 from messaging.services.routing import (
     channel_provider_for,
     contact_point,
@@ -40,7 +39,6 @@ from messaging.services.routing import (
     route_channels,
 )
 from messaging.services.wakeup import outbox_wake_on_commit
-from messaging.services.whatsapp_window import whatsapp_window_open
 from messaging.signals import notification_exhausted
 
 logger = logging.getLogger(__name__)
@@ -151,88 +149,18 @@ def message_retry_on_commit(message_id: int, countdown: float) -> None:
     transaction.on_commit(lambda: message_send_task.apply_async((message_id,), countdown=countdown))
 
 
-# --- sending --------------------------------------------------------------------------------
-def message_send(message_id: int) -> Message | None:
-    """Claim, call the provider outside any transaction, record the outcome."""
-    claimed = _claim(message_id)
-    if claimed is None:
-        return None
-    message, attempt, outbound, config = claimed
-    outcome = provider_call(message, outbound, config)
-    if isinstance(outcome, ProviderError):
-        return message_record_failure(message.pk, attempt.pk, outcome)
-    return messages_record_accepted([(message.pk, attempt.pk, outcome.provider_message_id)])[0]
-
-
-def provider_call(message: Message, outbound: OutboundMessage, config: ProviderConfig):
-    """The provider's answer: its SendResult, or the ProviderError it was classified as.
-
-    No transaction may be open: this is the network call.
-    """
-    try:
-        return get_provider(message.provider).send(outbound, config)
-    except ProviderError as exc:
-        return exc
-    except Exception as exc:  # a bug or an unexpected library error: retry, capped, and keep the text
-        logger.exception(
-            "provider raised unexpectedly message_id=%s provider=%s", message.pk, message.provider
-        )
-        return ProviderError(ErrorKind.RETRYABLE, "", repr(exc))
-
-
-class SendLookups:
-    """What preparing a send reads besides the message row, one query at a time.
-
-    ``messaging.services.dispatch`` prefetches the same answers for a whole batch of messages.
-    """
-
-    def settings(self, store):
-        return messaging_settings_for(store)
-
-    def provider(self, store, channel: str):
-        return channel_provider_for(store, channel)
-
-    def template(self, store, event: str, channel: str, language: str):
-        return template_for(store, event, channel, language)
-
-    def context(self, order, language: str, customer) -> dict:
-        return order_context(order, language, customer)
-
-    def window_open(self, customer) -> bool:
-        return whatsapp_window_open(customer)
-
-
-def _claim(message_id: int):
-    now = timezone.now()
-    with transaction.atomic():
-        message = (
-            Message.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("notification", "order__store", "customer")
-            .filter(pk=message_id, status=Message.Status.QUEUED)
-            .first()
-        )
-        if message is None or (message.next_attempt_at and message.next_attempt_at > now):
-            return None  # someone else has it, it is done, or it is not due yet
-        prepared = message_prepare_send(message, now, SendLookups())
-        if prepared is None:
-            return None
-        outbound, config = prepared
-        message.save(update_fields=CLAIM_FIELDS)
-        attempt = MessageAttempt.objects.create(**attempt_values(message, now))
-        MessageStatusChange.objects.create(**claim_status_change_values(message, now))
-    return message, attempt, outbound, config
-
-
+# --- sending (messaging.services.dispatch claims, calls the provider and records) ---------------
 # What claiming a message changes on its row (``message_prepare_send`` sets them).
 CLAIM_FIELDS = ["provider", "template", "body", "subject", "status", "attempts", "lease_expires_at"]
 
 
-def message_prepare_send(message: Message, now, lookups: SendLookups):
+def message_prepare_send(message: Message, now, lookups):
     """Check a claimed, due message may still go, render it and mark it sending (in memory).
 
     Returns (outbound, provider config); or None when it must not go after all, in which case
     it has been finished and its notification moved on. The caller holds the row lock and saves
-    ``CLAIM_FIELDS`` with one attempt row and one status change.
+    ``CLAIM_FIELDS`` with one attempt row and one status change. ``lookups`` answers what else
+    the send reads (``messaging.services.dispatch.BatchLookups``).
     """
     refusal = _send_refusal(message, lookups.settings(message.order.store))
     if refusal is not None:
@@ -259,21 +187,6 @@ def message_prepare_send(message: Message, now, lookups: SendLookups):
     return outbound, config
 
 
-def attempt_values(message: Message, now) -> dict:
-    return {"message": message, "number": message.attempts, "provider": message.provider, "started_at": now}
-
-
-def claim_status_change_values(message: Message, now) -> dict:
-    return {
-        "message": message,
-        "from_status": Message.Status.QUEUED,
-        "to_status": Message.Status.SENDING,
-        "source": "send task",
-        "detail": f"attempt {message.attempts}",
-        "at": now,
-    }
-
-
 def _send_refusal(message: Message, settings) -> tuple[str, str, str] | None:
     """Why a due message must not go after all: things may have changed while it waited
     (quiet hours, backoff), and the customer's latest word is the one that counts."""
@@ -289,7 +202,7 @@ def _send_refusal(message: Message, settings) -> tuple[str, str, str] | None:
     return None
 
 
-def _outbound(message: Message, *, sender: str, lookups: SendLookups):
+def _outbound(message: Message, *, sender: str, lookups):
     order, customer = message.order, message.customer
     template = lookups.template(order.store, message.event, message.channel, customer.language)
     if template is None:

@@ -1,7 +1,7 @@
 """The outbox drain: due messages sent in batches through the real twilio SDK to the loopback fake.
 
-The single-message path (``message_send``) is what the provider and outbox tests exercise; these
-tests show what batching adds: one drain sends a whole backlog with a fixed number of queries,
+The provider and outbox tests send one message at a time (``message_send``, the same path with a
+batch of one); these tests show what batching adds: one drain sends a whole backlog with a fixed number of queries,
 a failure in a batch is handled on its own, two drains side by side never send a message twice,
 and commits coalesce their wake-ups into one pending drain task.
 """

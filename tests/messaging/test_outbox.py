@@ -17,11 +17,11 @@ from messaging.models import (
     Notification,
 )
 from messaging.providers import ErrorKind, ProviderError, StatusUpdate
+from messaging.services.dispatch import message_send
 from messaging.services.outbox import (
     BACKOFF_BASE_SECONDS,
     BACKOFF_CAP_SECONDS,
     MAX_ATTEMPTS,
-    message_send,
     notification_create,
     retry_delay,
 )

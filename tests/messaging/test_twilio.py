@@ -30,7 +30,7 @@ from messaging.models import (
 )
 from messaging.providers import ErrorKind, get_provider
 from messaging.providers.twilio import ERROR_KINDS, error_kind_for, retry_after_seconds
-from messaging.services.outbox import message_send
+from messaging.services.dispatch import message_send
 from orders.models import OrderEvent
 from orders.services import order_transition
 from tests.factories import OrderFactory, StoreFactory

@@ -27,7 +27,7 @@ from messaging.models import (
 )
 from messaging.providers import ErrorKind, OutboundMessage, ProviderConfig, ProviderError, TemplateRef
 from messaging.providers.whatsapp_cloud import WhatsAppCloudProvider
-from messaging.services.outbox import message_send
+from messaging.services.dispatch import message_send
 from messaging.services.whatsapp_window import whatsapp_window_open
 from orders.models import OrderEvent
 from orders.services import order_transition
