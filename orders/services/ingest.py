@@ -276,13 +276,7 @@ def _order_update(context: _Context, order: Order, incoming: IncomingOrder, outc
     order.external_updated_at = incoming.updated_at or order.external_updated_at
     order.save(update_fields=[*(n for n in changed if n != "items"), "external_updated_at", "updated_at"])
     if changed:
-        OrderEvent.objects.create(
-            order=order,
-            type="updated_by_store",
-            source=context.source,
-            actor=context.actor,
-            payload={"fields": [name.removesuffix("_id") for name in changed], **context.evidence},
-        )
+        _fact(context, order, "updated_by_store", fields=[name.removesuffix("_id") for name in changed])
         outcome.applied.append("updated")
 
 
@@ -326,14 +320,7 @@ def _apply_refund(context, action, outcome, key) -> None:
     if amount is not None and Decimal(amount) < order.total_amount:
         # A partial refund (an item returned, a goodwill gesture): a fact for the timeline; the
         # order itself is not refunded.
-        OrderEvent.objects.create(
-            order=order,
-            type="partial_refund_recorded",
-            source=context.source,
-            actor=context.actor,
-            reason=action.reason,
-            payload={**action.detail, **context.evidence},
-        )
+        _fact(context, order, "partial_refund_recorded", reason=action.reason, **action.detail)
         outcome.applied.append("partial refund recorded")
         return
     _transition(context, order, "refund", outcome, key=key, reason=action.reason or "refunded by the store")
@@ -350,13 +337,7 @@ def _apply_paid(context, action, outcome, key) -> None:
     # once (WooCommerce repeats "completed" with every later update of the order).
     if order.events.filter(type="payment_recorded").exists():
         return
-    OrderEvent.objects.create(
-        order=order,
-        type="payment_recorded",
-        source=context.source,
-        actor=context.actor,
-        payload=context.evidence,
-    )
+    _fact(context, order, "payment_recorded")
     outcome.applied.append("payment recorded")
 
 
@@ -442,11 +423,16 @@ def _transition(
 
 def _not_applied(context: _Context, order: Order, asked: str) -> None:
     """Put what the store said, and Livra did not do, on the order's timeline."""
+    _fact(context, order, "store_update_not_applied", reason=f"{asked} (order was {order.status})")
+
+
+def _fact(context: _Context, order: Order, kind: str, *, reason: str = "", **payload) -> None:
+    """A fact the store told Livra, on the order's timeline (no status change), with its evidence."""
     OrderEvent.objects.create(
         order=order,
-        type="store_update_not_applied",
+        type=kind,
         source=context.source,
         actor=context.actor,
-        reason=f"{asked} (order was {order.status})",
-        payload=context.evidence,
+        reason=reason,
+        payload={**payload, **context.evidence},
     )
