@@ -40,12 +40,13 @@ def timers_sweep(batch_size: int = BATCH_SIZE) -> SweepRun:
 
 
 def _sweep_batches(run: SweepRun, now, batch_size: int, errors: list[str]) -> None:
+    rules: dict[int, Rule] = {}
     while claimed := _claim(now, batch_size):
         to_fire, retired = _retire_moved_on(claimed)
         run.skipped += retired
         for timer_id in to_fire:
             try:
-                if timer_fire(timer_id, now):
+                if timer_fire(timer_id, now, rules):
                     run.fired += 1
                 else:
                     run.skipped += 1
@@ -95,8 +96,12 @@ def _retire_moved_on(timer_ids: list[int]) -> tuple[list[int], int]:
     return [pk for pk, waited_in, now_in in rows if waited_in == now_in], len(moved_on)
 
 
-def timer_fire(timer_id: int, now=None) -> bool:
-    """Run the timer's rule for its order if the order is still where the timer found it."""
+def timer_fire(timer_id: int, now=None, rules: dict[int, Rule] | None = None) -> bool:
+    """Run the timer's rule for its order if the order is still where the timer found it.
+
+    ``rules``: the sweep's rules by id, read once per sweep (a rule edited meanwhile has a new
+    version and fires as such from the next sweep).
+    """
     with transaction.atomic():
         timer = Timer.objects.select_for_update().get(pk=timer_id)
         if timer.state != Timer.State.FIRING:
@@ -110,9 +115,15 @@ def timer_fire(timer_id: int, now=None) -> bool:
             timer.state, timer.outcome = Timer.State.DEAD, "the order moved on"
             timer.save(update_fields=["state", "outcome"])
             return False
-        rule = Rule.objects.get(pk=timer.rule_id)
+        rules = {} if rules is None else rules
+        if timer.rule_id not in rules:
+            rules[timer.rule_id] = Rule.objects.get(pk=timer.rule_id)
+        rule = rules[timer.rule_id]
         planned = rule_run(rule, order, key=f"timer:{timer.pk}", now=now) if rule.enabled else None
         timer.state = Timer.State.FIRED
-        timer.outcome = "; ".join(planned.lines) if planned and planned.lines else "conditions did not hold"
+        if not rule.enabled:
+            timer.outcome = "the rule is disabled"
+        else:
+            timer.outcome = "; ".join(planned.lines) if planned.lines else "conditions did not hold"
         timer.save(update_fields=["state", "outcome"])
     return bool(planned and planned.lines)
