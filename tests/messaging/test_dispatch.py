@@ -1,9 +1,9 @@
 """The outbox drain: due messages sent in batches through the real twilio SDK to the loopback fake.
 
 The provider and outbox tests send one message at a time (``message_send``, the same path with a
-batch of one); these tests show what batching adds: one drain sends a whole backlog with a fixed number of queries,
-a failure in a batch is handled on its own, two drains side by side never send a message twice,
-and commits coalesce their wake-ups into one pending drain task.
+batch of one); these tests show what batching adds: one drain sends a whole backlog with a fixed
+number of queries, a failure in a batch is handled on its own, two drains side by side never send
+a message twice, and commits coalesce their wake-ups into one pending drain task.
 """
 
 import threading
