@@ -61,20 +61,41 @@ def action_problems(rule: Rule, action) -> list[str]:
 
 
 def action_apply(rule: Rule, action: dict, order: Order, *, key: str, dry_run: bool = False) -> str:
-    return ACTIONS[action["type"]](rule, action, order, key=key, dry_run=dry_run)
+    return action_apply_many(rule, action, [order], keys=[key], dry_run=dry_run)[0]
+
+
+def action_apply_many(
+    rule: Rule, action: dict, orders: list[Order], *, keys: list[str], dry_run: bool = False
+) -> list[str]:
+    """``action`` on each of ``orders`` (locked by the caller's transaction): a line per order.
+
+    The row-only actions (``BATCHED``) act on all the orders with a few set-based statements, so a
+    sweep's batch costs the same round trips whatever its size; the others go through their
+    service one order at a time (``keys``: each order's idempotency key).
+    """
+    kind = action["type"]
+    if kind in BATCHED:
+        return BATCHED[kind](rule, action, orders, dry_run=dry_run)
+    act = ONE_BY_ONE[kind]
+    pairs = zip(orders, keys, strict=True)
+    return [act(rule, action, order, key=key, dry_run=dry_run) for order, key in pairs]
 
 
 def _audit(rule: Rule) -> dict:
     return {"rule_id": rule.pk, "rule_name": rule.name, "rule_version": rule.version}
 
 
-def _event(order: Order, rule: Rule, kind: str, **payload) -> None:
-    OrderEvent.objects.create(
-        order=order,
-        type=f"automation_{kind}",
-        source=AUTOMATION,
-        reason=f"rule {rule.name!r} v{rule.version}",
-        payload={**_audit(rule), **payload},
+def _events(rule: Rule, kind: str, facts: list[tuple[Order, dict]]) -> None:
+    """One ``automation_<kind>`` timeline event per (order, payload), in one INSERT."""
+    OrderEvent.objects.bulk_create(
+        OrderEvent(
+            order=order,
+            type=f"automation_{kind}",
+            source=AUTOMATION,
+            reason=f"rule {rule.name!r} v{rule.version}",
+            payload={**_audit(rule), **payload},
+        )
+        for order, payload in facts
     )
 
 
@@ -91,7 +112,7 @@ def _notify(rule, action, order, *, key, dry_run) -> str:
             notification_create(order, event=event, key=f"{key}:{event}:{channel}", only_channel=channel)
     else:
         notification_create(order, event=event, key=f"{key}:{event}")
-    _event(order, rule, "notified", event=event, policy=policy)
+    _events(rule, "notified", [(order, {"event": event, "policy": policy})])
     return f"sent {event}"
 
 
@@ -120,56 +141,68 @@ def _cancel(rule, action, order, *, key, dry_run) -> str:
     )
 
 
-def _queue(rule, action, order, *, key, dry_run) -> str:
+def _queue(rule, action, orders, *, dry_run) -> list[str]:
     priority, reason = int(action.get("priority", 50)), action["reason"]
-    open_entries = QueueEntry.objects.filter(order=order, state=QueueEntry.State.OPEN)
-    entry = (open_entries if dry_run else open_entries.select_for_update()).first()
-    if dry_run:
+    open_entries = QueueEntry.objects.filter(order__in=orders, state=QueueEntry.State.OPEN)
+    if not dry_run:
+        open_entries = open_entries.select_for_update()
+    entries = {entry.order_id: entry for entry in open_entries}
+    lines, new, moved_up, facts = [], [], [], []
+    for order in orders:
+        entry = entries.get(order.pk)
         if entry is not None and priority <= entry.priority:
-            return f"already queued: {entry.reason}"
-        return f"put in the confirmation queue (priority {priority}): {reason}"
-    if entry is None:
-        QueueEntry.objects.create(order=order, priority=priority, reason=reason, rule=rule)
-    elif priority > entry.priority:
-        # Already waiting for an agent, but this is more urgent: move it up, say why.
-        entry.priority, entry.reason, entry.rule = priority, reason, rule
-        entry.save(update_fields=["priority", "reason", "rule"])
-    else:
-        return f"already queued: {entry.reason}"
-    _event(order, rule, "queued", priority=priority, queue_reason=reason)
-    return f"queued: {reason}"
+            lines.append(f"already queued: {entry.reason}")
+            continue
+        if dry_run:
+            lines.append(f"put in the confirmation queue (priority {priority}): {reason}")
+            continue
+        if entry is None:
+            entries[order.pk] = QueueEntry(order=order, priority=priority, reason=reason, rule=rule)
+            new.append(entries[order.pk])
+        else:
+            # Already waiting for an agent, but this is more urgent: move it up, say why.
+            entry.priority, entry.reason, entry.rule = priority, reason, rule
+            moved_up.append(entry)
+        facts.append((order, {"priority": priority, "queue_reason": reason}))
+        lines.append(f"queued: {reason}")
+    QueueEntry.objects.bulk_create(new)
+    if moved_up:
+        QueueEntry.objects.bulk_update(moved_up, ["priority", "reason", "rule"])
+    _events(rule, "queued", facts)
+    return lines
 
 
-def _tag(rule, action, order, *, key, dry_run) -> str:
+def _tag(rule, action, orders, *, dry_run) -> list[str]:
     add, remove = action.get("add"), action.get("remove")
     if dry_run:
-        return f"tag +{add}" if add else f"tag -{remove}"
-    tags = [tag for tag in (order.tags or []) if tag != remove]
-    if add and add not in tags:
-        tags.append(add)
-    if tags != (order.tags or []):
-        Order.objects.filter(pk=order.pk).update(tags=tags, updated_at=timezone.now())
-        order.tags = tags
-        _event(order, rule, "tagged", added=add, removed=remove)
-    return f"tags now {', '.join(tags) or 'none'}"
+        return [f"tag +{add}" if add else f"tag -{remove}"] * len(orders)
+    lines, changed, now = [], [], timezone.now()
+    for order in orders:
+        tags = [tag for tag in (order.tags or []) if tag != remove]
+        if add and add not in tags:
+            tags.append(add)
+        if tags != (order.tags or []):
+            order.tags, order.updated_at = tags, now
+            changed.append(order)
+        lines.append(f"tags now {', '.join(tags) or 'none'}")
+    if changed:
+        Order.objects.bulk_update(changed, ["tags", "updated_at"])
+    _events(rule, "tagged", [(order, {"added": add, "removed": remove}) for order in changed])
+    return lines
 
 
-def _team_alert(rule, action, order, *, key, dry_run) -> str:
+def _team_alert(rule, action, orders, *, dry_run) -> list[str]:
     text = action.get("text") or rule.name
     if dry_run:
-        return f"alert the team: {text}"
+        return [f"alert the team: {text}"] * len(orders)
     # The alert is on the order's timeline and in the ops log; a chat integration reads them.
-    _event(order, rule, "team_alerted", text=text)
-    return f"team alerted: {text}"
+    _events(rule, "team_alerted", [(order, {"text": text}) for order in orders])
+    return [f"team alerted: {text}"] * len(orders)
 
 
-ACTIONS = {
-    "notify": _notify,
-    "transition": _transition,
-    "cancel": _cancel,
-    "queue": _queue,
-    "tag": _tag,
-    "team_alert": _team_alert,
-}
+ONE_BY_ONE = {"notify": _notify, "transition": _transition, "cancel": _cancel}
+# Actions that only write rows of their own: done for many orders at once.
+BATCHED = {"queue": _queue, "tag": _tag, "team_alert": _team_alert}
+ACTIONS = {**ONE_BY_ONE, **BATCHED}
 # Events rules may send that no transition announces (none yet: a reminder re-sends the request).
 EXTRA_EVENTS: tuple[str, ...] = ()

@@ -9,7 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from automations.models import Rule, Timer, Trigger
-from automations.services.actions import action_apply, action_problems
+from automations.services.actions import action_apply_many, action_problems
 from automations.services.conditions import condition_problems, conditions_hold
 from orders.models import Order
 from orders.transitions import IN_FLIGHT
@@ -84,13 +84,25 @@ def rules_run_for_event(
 
 
 def rule_run(rule: Rule, order: Order, *, key: str, dry_run: bool = False, now=None) -> Planned:
-    if not conditions_hold(rule.conditions, order, now):
-        return Planned(rule, ())
-    rule_key = f"rule:{rule.pk}:v{rule.version}:{key}"
-    lines = tuple(action_apply(rule, action, order, key=rule_key, dry_run=dry_run) for action in rule.actions)
+    return rule_run_many(rule, [order], keys=[key], dry_run=dry_run, now=now)[0]
+
+
+def rule_run_many(
+    rule: Rule, orders: list[Order], *, keys: list[str], dry_run: bool = False, now=None
+) -> list[Planned]:
+    """``rule`` on each of ``orders`` (locked by the caller), a plan per order: the orders whose
+    conditions hold get each action in turn (row-only actions set-based, see action_apply_many)."""
+    held = [i for i, order in enumerate(orders) if conditions_hold(rule.conditions, order, now)]
+    lines: dict[int, list[str]] = {i: [] for i in held}
+    rule_keys = [f"rule:{rule.pk}:v{rule.version}:{keys[i]}" for i in held]
+    for action in rule.actions:
+        done = action_apply_many(rule, action, [orders[i] for i in held], keys=rule_keys, dry_run=dry_run)
+        for i, line in zip(held, done, strict=True):
+            lines[i].append(line)
     if not dry_run:
-        logger.info("rule fired rule_id=%s version=%s order_id=%s", rule.pk, rule.version, order.pk)
-    return Planned(rule, lines)
+        for i in held:
+            logger.info("rule fired rule_id=%s version=%s order_id=%s", rule.pk, rule.version, orders[i].pk)
+    return [Planned(rule, tuple(lines.get(i, ()))) for i in range(len(orders))]
 
 
 # --- timers --------------------------------------------------------------------------------------

@@ -1,11 +1,18 @@
-"""The timer sweep (celery-beat, every minute): fire due timers once, each order on its own.
+"""The timer sweep (celery-beat, every minute): fire due timers once.
 
 A batch of due timers is claimed in one short transaction (``FOR UPDATE SKIP LOCKED`` on
-PostgreSQL, so two sweeps never claim one timer), the timers whose order moved on are retired
-set-based, and each remaining order runs its rule in its own short transaction through the
-services. A claimed
-timer that a crashed sweep never finished is claimed again after ``FIRING_LEASE`` (every action is
-idempotent by its key, so finishing it twice does nothing twice).
+PostgreSQL, so two sweeps never claim one timer) and the timers whose order moved on are retired
+set-based. Then:
+
+- timers whose rule only writes rows of its own (queue, tag, team alert: ``BATCHED`` actions) fire
+  together, in one short transaction per batch that locks their orders in id order and acts with a
+  few set-based statements. If anything in it fails, it is rolled back whole and those timers fire
+  one by one instead, so one bad order still cannot hold the others back.
+- timers whose rule changes the order's status or tells the customer fire each order in its own
+  short transaction through the services (``timer_fire``).
+
+A claimed timer that a crashed sweep never finished is claimed again after ``FIRING_LEASE`` (every
+action is idempotent by its key, and a batch that died left nothing behind).
 """
 
 import logging
@@ -16,7 +23,8 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from automations.models import Rule, SweepRun, Timer
-from automations.services.engine import rule_run
+from automations.services.actions import BATCHED
+from automations.services.engine import rule_run, rule_run_many
 from orders.models import Order
 
 logger = logging.getLogger(__name__)
@@ -44,7 +52,17 @@ def _sweep_batches(run: SweepRun, now, batch_size: int, errors: list[str]) -> No
     while claimed := _claim(now, batch_size):
         to_fire, retired = _retire_moved_on(claimed)
         run.skipped += retired
-        for timer_id in to_fire:
+        _rules_read(rules, {rule_id for _, rule_id in to_fire})
+        together = [pk for pk, rule_id in to_fire if _fires_together(rules.get(rule_id))]
+        one_by_one = [pk for pk, rule_id in to_fire if not _fires_together(rules.get(rule_id))]
+        if together:
+            try:
+                fired, skipped = timers_fire_together(together, now, rules)
+                run.fired, run.skipped = run.fired + fired, run.skipped + skipped
+            except Exception:  # rolled back whole: fire them one by one, each failing on its own
+                logger.exception("timer batch failed; firing its %s timers one by one", len(together))
+                one_by_one += together
+        for timer_id in one_by_one:
             try:
                 if timer_fire(timer_id, now, rules):
                     run.fired += 1
@@ -57,6 +75,18 @@ def _sweep_batches(run: SweepRun, now, batch_size: int, errors: list[str]) -> No
                 errors.append(f"timer {timer_id}: {exc!r}")
         if len(claimed) < batch_size:
             break
+
+
+def _rules_read(rules: dict[int, Rule], wanted: set[int]) -> None:
+    """The sweep reads each rule once (a rule edited meanwhile fires as such from the next sweep)."""
+    if missing := wanted - rules.keys():
+        rules.update(Rule.objects.in_bulk(missing))
+
+
+def _fires_together(rule: Rule | None) -> bool:
+    if rule is None:  # deleted since the claim: timer_fire says so for that timer alone
+        return False
+    return not rule.enabled or all(action.get("type") in BATCHED for action in rule.actions)
 
 
 def _claim(now, batch_size: int) -> list[int]:
@@ -82,18 +112,52 @@ def _claim(now, batch_size: int) -> list[int]:
     return ids
 
 
-def _retire_moved_on(timer_ids: list[int]) -> tuple[list[int], int]:
+def _retire_moved_on(timer_ids: list[int]) -> tuple[list[tuple[int, int]], int]:
     """Timers whose order left the status they wait in: dead, set-based, nothing fired. Returns
-    the timers still to fire and how many were retired."""
+    the timers still to fire (id, rule id) and how many were retired."""
     current = Order.objects.filter(pk=OuterRef("order_id")).values("status_version")[:1]
     rows = list(
         Timer.objects.filter(pk__in=timer_ids)
         .annotate(current=Subquery(current))
-        .values_list("pk", "status_version", "current")
+        .values_list("pk", "rule_id", "status_version", "current")
     )
-    moved_on = [pk for pk, waited_in, now_in in rows if waited_in != now_in]
+    moved_on = [pk for pk, _, waited_in, now_in in rows if waited_in != now_in]
     Timer.objects.filter(pk__in=moved_on).update(state=Timer.State.DEAD, outcome="the order moved on")
-    return [pk for pk, waited_in, now_in in rows if waited_in == now_in], len(moved_on)
+    return [(pk, rule_id) for pk, rule_id, waited_in, now_in in rows if waited_in == now_in], len(moved_on)
+
+
+def timers_fire_together(timer_ids: list[int], now, rules: dict[int, Rule]) -> tuple[int, int]:
+    """Fire timers whose rules only write rows of their own, in one transaction; (fired, skipped).
+
+    The timers and their orders are locked in one statement, in order id order (two sweeps, or a
+    sweep and a status change, always take the orders' locks in the same order). An order that
+    moved on between the claim and this lock fires nothing, as in ``timer_fire``.
+    """
+    with transaction.atomic():
+        timers = list(
+            Timer.objects.filter(pk__in=timer_ids, state=Timer.State.FIRING)
+            .select_related("order__store", "order__customer")
+            .select_for_update(of=("self", "order"))
+            .order_by("order_id", "pk")
+        )
+        by_rule: dict[int, list[Timer]] = {}
+        for timer in timers:
+            timer.state = Timer.State.FIRED
+            if timer.order.status_version != timer.status_version:
+                timer.state, timer.outcome = Timer.State.DEAD, "the order moved on"
+            elif not rules[timer.rule_id].enabled:
+                timer.outcome = "the rule is disabled"
+            else:
+                by_rule.setdefault(timer.rule_id, []).append(timer)
+        fired = 0
+        for rule_id, waiting in by_rule.items():
+            keys = [f"timer:{timer.pk}" for timer in waiting]
+            plans = rule_run_many(rules[rule_id], [t.order for t in waiting], keys=keys, now=now)
+            for timer, planned in zip(waiting, plans, strict=True):
+                timer.outcome = "; ".join(planned.lines) if planned.lines else "conditions did not hold"
+                fired += bool(planned.lines)
+        Timer.objects.bulk_update(timers, ["state", "outcome"])
+    return fired, len(timer_ids) - fired
 
 
 def timer_fire(timer_id: int, now=None, rules: dict[int, Rule] | None = None) -> bool:
@@ -116,8 +180,7 @@ def timer_fire(timer_id: int, now=None, rules: dict[int, Rule] | None = None) ->
             timer.save(update_fields=["state", "outcome"])
             return False
         rules = {} if rules is None else rules
-        if timer.rule_id not in rules:
-            rules[timer.rule_id] = Rule.objects.get(pk=timer.rule_id)
+        _rules_read(rules, {timer.rule_id})
         rule = rules[timer.rule_id]
         planned = rule_run(rule, order, key=f"timer:{timer.pk}", now=now) if rule.enabled else None
         timer.state = Timer.State.FIRED
