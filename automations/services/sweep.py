@@ -25,7 +25,7 @@ from django.utils import timezone
 from automations.models import Rule, SweepRun, Timer
 from automations.services.actions import BATCHED
 from automations.services.engine import rule_run, rule_run_many
-from orders.models import Order
+from orders.models import Order, Store
 
 logger = logging.getLogger(__name__)
 
@@ -136,12 +136,14 @@ def timers_fire_together(timer_ids: list[int], now, rules: dict[int, Rule]) -> t
     with transaction.atomic():
         timers = list(
             Timer.objects.filter(pk__in=timer_ids, state=Timer.State.FIRING)
-            .select_related("order__store", "order__customer")
+            .select_related("order")
             .select_for_update(of=("self", "order"))
             .order_by("order_id", "pk")
         )
+        stores = Store.objects.in_bulk({timer.order.store_id for timer in timers})
         by_rule: dict[int, list[Timer]] = {}
         for timer in timers:
+            timer.order.store = stores[timer.order.store_id]  # one instance per store, not per order
             timer.state = Timer.State.FIRED
             if timer.order.status_version != timer.status_version:
                 timer.state, timer.outcome = Timer.State.DEAD, "the order moved on"
@@ -156,7 +158,12 @@ def timers_fire_together(timer_ids: list[int], now, rules: dict[int, Rule]) -> t
             for timer, planned in zip(waiting, plans, strict=True):
                 timer.outcome = "; ".join(planned.lines) if planned.lines else "conditions did not hold"
                 fired += bool(planned.lines)
-        Timer.objects.bulk_update(timers, ["state", "outcome"])
+        # One UPDATE per distinct outcome (a handful per batch), not one CASE over every timer.
+        outcomes: dict[tuple[str, str], list[int]] = {}
+        for timer in timers:
+            outcomes.setdefault((timer.state, timer.outcome), []).append(timer.pk)
+        for (state, outcome), ids in outcomes.items():
+            Timer.objects.filter(pk__in=ids).update(state=state, outcome=outcome)
     return fired, len(timer_ids) - fired
 
 
