@@ -9,7 +9,7 @@ from django.forms.fields import InvalidJSONInput
 from django.template.loader import render_to_string
 
 from automations.models import Rule
-from automations.services.actions import ACTIONS, EXTRA_EVENTS, POLICIES
+from automations.services.actions import ACTIONS, POLICIES
 from automations.services.conditions import FIELDS
 from automations.services.rules import MAX_DRY_RUN_DAYS, rule_problems_by_field
 from messaging.events import CUSTOMER_EVENTS
@@ -49,6 +49,10 @@ CONDITION_FIELDS: dict[str, tuple[str, dict]] = {
     "time_of_day": (
         "now, in the store's time zone, [from, to) as HH:MM; may wrap past midnight",
         {"field": "time_of_day", "op": "between", "value": ["21:00", "09:00"]},
+    ),
+    "payment_link": (
+        "the store has a payment page (store settings): set or unset, no value",
+        {"field": "payment_link", "op": "set"},
     ),
 }
 CONDITIONS_EXAMPLE = {
@@ -118,7 +122,7 @@ def actions_help() -> str:
                 for kind, (meaning, example) in ACTION_TYPES.items()
                 if kind in ACTIONS
             ],
-            "events": (*CUSTOMER_EVENTS, *EXTRA_EVENTS),
+            "events": CUSTOMER_EVENTS,
             "transitions": tuple(TRANSITIONS_BY_NAME),
         },
     )

@@ -1,41 +1,57 @@
-"""Automations' side of the seams: status entries start timers and entry rules, replies and failed
-notifications run their rules. Timers are written in the status change's transaction; rules run
-after commit, in a task, each in its own transaction."""
+"""Automations' side of the seams: status entries start timers and run the store's entry rules,
+replies and failed notifications run their rules.
+
+A status entry (``orders.signals.status_entered``, sent once the status and its event are written,
+inside the change's transaction) starts the status's timers and runs its entry rules right there:
+what they write, the customer's outbox rows too, commits or rolls back with the status change
+(the one seam, architecture.md), and a rule may move the order on again (a new COD order is asked
+to confirm). Replies and exhausted notifications run their rules after commit, in a task.
+"""
+
+import logging
+import threading
 
 from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
-from django_fsm.signals import post_transition
 
 from automations.models import Rule, Trigger
 from automations.services.defaults import default_rules_create
 from automations.services.engine import (
+    entry_rules_run,
     status_entry_rules,
     timers_for_status_entry,
     timers_restart_shipment_stale,
 )
 from messaging.signals import customer_replied, notification_exhausted
 from orders.models import Order, Store
-from orders.signals import order_placed, shipment_reported
+from orders.signals import shipment_reported, status_entered
+
+logger = logging.getLogger(__name__)
+
+# Entry rules that move the order on nest: a store whose rules go round in a circle (out for
+# delivery → fail → reschedule → out for delivery …) is stopped here rather than looping.
+MAX_RULE_CHAIN = 6
+_chain = threading.local()
 
 
-@receiver(post_transition, sender=Order, dispatch_uid="automations.on_status_entry")
-def on_status_entry(sender, instance, name, source, target, **kwargs):
-    _status_entered(instance)
-
-
-@receiver(order_placed, dispatch_uid="automations.on_order_placed")
-def on_order_placed(sender, order, **kwargs):
-    _status_entered(order)
-
-
-def _status_entered(order: Order) -> None:
+@receiver(status_entered, sender=Order, dispatch_uid="automations.on_status_entered")
+def on_status_entered(sender, order, event, **kwargs):
     rules = status_entry_rules(order)
     timers_for_status_entry(order, rules)
-    if any(rule.trigger == Trigger.ENTERED_STATUS for rule in rules):
-        _run_after_commit(
-            order.pk, Trigger.ENTERED_STATUS, f"entered:{order.status_version}", order.status_version
-        )
+    entry = [rule for rule in rules if rule.trigger == Trigger.ENTERED_STATUS]
+    if not entry:
+        return
+    depth = getattr(_chain, "depth", 0)
+    if depth >= MAX_RULE_CHAIN:
+        logger.warning("entry rules not run: %s status changes in a row order_id=%s", depth, order.pk)
+        return
+    _chain.depth = depth + 1
+    try:
+        # Unique per order and status entry: notifications' idempotency keys are global.
+        entry_rules_run(order, entry, key=f"order:{order.pk}:entered:{order.status_version}")
+    finally:
+        _chain.depth = depth
 
 
 @receiver(shipment_reported, dispatch_uid="automations.on_shipment_reported")

@@ -127,6 +127,22 @@ TEXTS = {
             "{customer_name}، طلبك {order_number} في طريقه إليك من جديد. المرجو تحضير {cod_amount}.",
         ),
     },
+    "payment_link_offered": {
+        "en": (
+            "Pay order {order_number} online",
+            "{customer_name}, you can also pay order {order_number} ({cod_amount}) online now: {payment_link}. "
+            "The courier will then only hand it over.",
+        ),
+        "fr": (
+            "Payer la commande {order_number} en ligne",
+            "{customer_name}, vous pouvez aussi payer la commande {order_number} ({cod_amount}) en ligne : "
+            "{payment_link}. Le livreur n'aura plus qu'à vous la remettre.",
+        ),
+        "ar": (
+            "أداء ثمن الطلب {order_number} عبر الإنترنت",
+            "{customer_name}، يمكنك أيضا أداء ثمن طلبك {order_number} ({cod_amount}) عبر الإنترنت: {payment_link}.",
+        ),
+    },
     "order_delivered": {
         "en": (
             "Order {order_number} delivered",
@@ -139,6 +155,23 @@ TEXTS = {
         "ar": (
             "تم توصيل الطلب {order_number}",
             "شكرا {customer_name}! تم توصيل طلبك {order_number}. مع تحيات {store_name}.",
+        ),
+    },
+    "review_request": {
+        "en": (
+            "How was order {order_number}?",
+            "Hello {customer_name}, how do you like order {order_number} from {store_name}? "
+            "Reply to this message with a few words: it helps us a lot.",
+        ),
+        "fr": (
+            "Comment s'est passée la commande {order_number} ?",
+            "Bonjour {customer_name}, que pensez-vous de la commande {order_number} de {store_name} ? "
+            "Répondez à ce message en quelques mots : cela nous aide beaucoup.",
+        ),
+        "ar": (
+            "ما رأيك في الطلب {order_number}؟",
+            "مرحبا {customer_name}، ما رأيك في طلبك {order_number} من {store_name}؟ "
+            "أجبنا ببضع كلمات على هذه الرسالة، فهذا يساعدنا كثيرا.",
         ),
     },
     "order_refunded": {

@@ -1,19 +1,21 @@
 """What customers hear about, and the placeholders templates may use."""
 
-# Order transition → the customer-facing event it announces. Transitions not listed are silent.
-TRANSITION_EVENTS: dict[str, str] = {
-    "request_confirmation": "confirmation_requested",
-    "accept": "order_received",
-    "confirm": "order_confirmed",
-    "cancel": "order_cancelled",
-    "ship": "order_shipped",
-    "mark_out_for_delivery": "out_for_delivery",
-    "fail_delivery": "delivery_failed",
-    "reschedule_delivery": "delivery_rescheduled",
-    "deliver": "order_delivered",
-    "refund": "order_refunded",
-}
-CUSTOMER_EVENTS: tuple[str, ...] = tuple(dict.fromkeys(TRANSITION_EVENTS.values()))
+# What customers can be told. Which event goes out when is the store's rules' decision
+# (automations; its default rules send each status change's event).
+CUSTOMER_EVENTS: tuple[str, ...] = (
+    "confirmation_requested",
+    "order_received",
+    "order_confirmed",
+    "order_cancelled",
+    "order_shipped",
+    "out_for_delivery",
+    "delivery_failed",
+    "payment_link_offered",
+    "delivery_rescheduled",
+    "order_delivered",
+    "review_request",
+    "order_refunded",
+)
 
 # Time-critical: no receipt in time moves on to the next channel, and quiet hours do not hold them.
 URGENT_EVENTS = frozenset({"confirmation_requested", "out_for_delivery", "delivery_failed"})
@@ -28,4 +30,5 @@ PLACEHOLDERS: dict[str, str] = {
     "tracking_link": "the tracking link",
     "expected_date": "the expected delivery date",
     "store_name": "the store's name",
+    "payment_link": "the store's payment page for the order (stores that set one)",
 }

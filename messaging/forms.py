@@ -31,6 +31,7 @@ KNOWN_LATER = {
     "tracking_link": "known once the order has shipped with a tracking link",
     "expected_date": "known once the carrier gives a delivery date",
     "items": "the order has no items",
+    "payment_link": "known when the store has a payment page (store settings)",
 }
 MIN_RECEIPT_TIMEOUT, MAX_RECEIPT_TIMEOUT = 60, 86_400
 ENV_PREFIX = re.compile(r"^[A-Z][A-Z0-9_]*[A-Z0-9]$")

@@ -1,5 +1,6 @@
 import secrets
 from decimal import Decimal
+from urllib.parse import quote
 
 from django.conf import settings
 from django.core.validators import MinValueValidator
@@ -56,6 +57,12 @@ class Store(models.Model):
         blank=True,
         help_text="Payment gateway names that mean cash on delivery (case-insensitive, whole words)",
     )
+    payment_link_url = models.URLField(
+        max_length=500,
+        blank=True,
+        help_text="Where a customer can pay an order online, with {order_number} where its number goes "
+        "(e.g. https://pay.example.ma/o/{order_number}); a failed delivery then offers it",
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
         blank=True,
@@ -69,6 +76,12 @@ class Store(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def payment_link_for(self, order_number: str) -> str:
+        """The store's payment page for one order ("" when the store has none)."""
+        if not self.payment_link_url:
+            return ""
+        return self.payment_link_url.replace("{order_number}", quote(order_number.lstrip("#"), safe=""))
 
 
 class Customer(models.Model):

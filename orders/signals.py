@@ -2,7 +2,11 @@
 
 - ``consent_claimed``: a store said at checkout whether the customer wants messages on a channel
   (``customer``, ``claim``: a ``ConsentClaim``, ``evidence``: dict). Messaging records it.
-- ``order_placed``: a new order was saved at ``placed`` (``order``); automations starts its rules.
+- ``status_entered``: the order entered its current status (``order``, ``event``: the
+  ``OrderEvent`` that says so), sent once the status and its event are written, still inside the
+  change's transaction: a new order at ``placed`` (``order_create``) and every status change
+  (``order_transition``). Automations starts the status's timers and runs its rules there, so what
+  they write (the customer's outbox rows too) commits or rolls back with the change.
 - ``shipment_reported``: a store (or carrier) reported a parcel for an order (``order``,
   ``shipment``: an ``IncomingShipment``, ``source``). Carriers records it.
 """
@@ -10,5 +14,5 @@
 from django.dispatch import Signal
 
 consent_claimed = Signal()
-order_placed = Signal()
+status_entered = Signal()
 shipment_reported = Signal()

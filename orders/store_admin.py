@@ -107,6 +107,7 @@ class StoreAdmin(admin.ModelAdmin):
 
     def get_fieldsets(self, request, obj=None):
         settings_fields = ["name", "slug", "platform", "currency", "default_phone_region", "time_zone"]
+        settings_fields += ["payment_link_url"]  # the failed-delivery rule offers it
         if obj is not None:
             settings_fields.append("created_at")
         webhook_fields = ["webhook_endpoints", "signing_secrets"] if obj is not None else []

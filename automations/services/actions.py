@@ -45,7 +45,7 @@ def action_problems(rule: Rule, action) -> list[str]:
             return [f"{name} can never apply to an order in flight (it applies from {sources})"]
     if kind == "notify":
         event = action.get("event")
-        if event not in CUSTOMER_EVENTS and event not in EXTRA_EVENTS:
+        if event not in CUSTOMER_EVENTS:
             return [f"unknown event {event!r}"]
         own_or_default = Q(store__isnull=True) | Q(store_id=rule.store_id)
         has_template = MessageTemplate.objects.filter(own_or_default, event=event).exists()
@@ -204,5 +204,8 @@ ONE_BY_ONE = {"notify": _notify, "transition": _transition, "cancel": _cancel}
 # Actions that only write rows of their own: done for many orders at once.
 BATCHED = {"queue": _queue, "tag": _tag, "team_alert": _team_alert}
 ACTIONS = {**ONE_BY_ONE, **BATCHED}
-# Events rules may send that no transition announces (none yet: a reminder re-sends the request).
-EXTRA_EVENTS: tuple[str, ...] = ()
+STATUS_CHANGING = frozenset({"transition", "cancel"})
+
+
+def changes_status(rule: Rule) -> bool:
+    return any(action.get("type") in STATUS_CHANGING for action in rule.actions)

@@ -28,6 +28,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "past_returns": ("gte", "lte"),
     "consent": ("has", "lacks"),  # value: a channel the customer opted in on
     "time_of_day": ("between",),  # value: ["21:00", "09:00"] in the store's time zone
+    "payment_link": ("set", "unset"),  # the store has a payment page (no value)
 }
 
 
@@ -75,6 +76,8 @@ def _check_value(field: str, op: str, value) -> None:
             raise InvalidCondition(f"{field} between takes [low, high]")
         for part in value:
             _scalar(field, part)
+    elif field == "payment_link":
+        return
     elif op == "in":
         if not (isinstance(value, list) and value):
             raise InvalidCondition(f"{field} in takes a non-empty list")
@@ -143,4 +146,6 @@ class _Facts:
             start, end = (time.fromisoformat(str(v)) for v in value)
             local = self.now.astimezone(order.store.time_zone).time()
             return (start <= local < end) if start <= end else (local >= start or local < end)
+        if field == "payment_link":
+            return bool(order.store.payment_link_url) == (op == "set")
         raise InvalidCondition(field)

@@ -1,16 +1,63 @@
 """The rules every new store starts with (all editable, each created once by its key).
 
-What is not here is done elsewhere: each status change already tells the customer (messaging's
-transition events: confirmation request, confirmed, shipped with the tracking link, out for
-delivery with the amount to have ready, failed delivery, delivered); a new order's first move
-(COD → ask to confirm, paid → accept) is still made by store ingestion (orders.services.ingest).
+Together they are the COD workflow: a new COD order is asked to confirm (WhatsApp with Confirm /
+Cancel buttons, SMS if WhatsApp fails: the notification's "first that delivers" routing), reminded,
+queued for an agent, then cancelled (or, when it is worth it, handed to an agent); every status
+the customer cares about tells them, and a review is asked for three days after delivery.
+
+A payment reported by the store is a fact, not a decision: store ingestion accepts a paid
+prepaid order (``orders.services.ingest``).
 """
 
 from decimal import Decimal
 
 HIGH_VALUE = Decimal("1000")  # orders at or above this go to an agent rather than being cancelled
 
+COD, PREPAID = (
+    {"field": "payment_method", "op": "eq", "value": "cod"},
+    {"field": "payment_method", "op": "eq", "value": "prepaid"},
+)
+
+
+def _tell(key: str, name: str, position: int, status: str, event: str, **extra) -> dict:
+    """A rule that tells the customer ``event`` when the order enters ``status``."""
+    action = {"type": "notify", "event": event, "policy": "first_delivered"}
+    return {
+        "key": key,
+        "name": name,
+        "position": position,
+        "trigger": "entered_status",
+        "status": status,
+        "actions": [action],
+        **extra,
+    }
+
+
 DEFAULT_RULES: tuple[dict, ...] = (
+    {
+        "key": "cod-ask-to-confirm",
+        "name": "COD: ask the customer to confirm a new order",
+        "position": 1,
+        "trigger": "entered_status",
+        "status": "placed",
+        "conditions": COD,
+        "actions": [{"type": "transition", "name": "request_confirmation"}],
+    },
+    _tell(
+        "prepaid-received",
+        "Prepaid: tell the customer the order is received",
+        2,
+        "placed",
+        "order_received",
+        conditions=PREPAID,
+    ),
+    _tell(
+        "confirmation-request",
+        "Send the confirmation request (Confirm / Cancel)",
+        3,
+        "awaiting_confirmation",
+        "confirmation_requested",
+    ),
     {
         "key": "cod-reminder",
         "name": "COD: remind after 30 min without an answer",
@@ -70,6 +117,47 @@ DEFAULT_RULES: tuple[dict, ...] = (
             {"type": "queue", "priority": 60, "reason": "no carrier news for 72 hours"},
         ],
     },
+    _tell(
+        "cod-confirmed",
+        "COD: thank the customer for confirming",
+        60,
+        "confirmed",
+        "order_confirmed",
+        conditions=COD,
+    ),
+    _tell("cancelled", "Tell the customer the order is cancelled", 61, "cancelled", "order_cancelled"),
+    _tell("shipped", "Shipped: the carrier and the tracking link", 62, "shipped", "order_shipped"),
+    _tell(
+        "out-for-delivery",
+        "Out for delivery: the amount to have ready",
+        63,
+        "out_for_delivery",
+        "out_for_delivery",
+    ),
+    _tell(
+        "delivery-failed",
+        "Delivery failed: reschedule, change the address or return",
+        64,
+        "delivery_failed",
+        "delivery_failed",
+    ),
+    _tell(
+        "delivery-failed-payment-link",
+        "Delivery failed: offer the store's payment link",
+        65,
+        "delivery_failed",
+        "payment_link_offered",
+        conditions={"all": [COD, {"field": "payment_link", "op": "set"}]},
+    ),
+    _tell("delivered", "Delivered: thank you", 66, "delivered", "order_delivered"),
+    {
+        **_tell(
+            "review-request", "3 days after delivery: ask for a review", 67, "delivered", "review_request"
+        ),
+        "trigger": "in_status_for",
+        "delay_minutes": 3 * 24 * 60,
+    },
+    _tell("refunded", "Tell the customer the refund is made", 68, "refunded", "order_refunded"),
 )
 
 

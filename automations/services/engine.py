@@ -83,6 +83,19 @@ def rules_run_for_event(
     return rules_run(order_id, trigger, key=key, status_version=status_version, **match)
 
 
+def entry_rules_run(order: Order, rules: list[Rule], *, key: str) -> list[Planned]:
+    """Run a status entry's ``rules`` on ``order`` in the caller's transaction (which holds the
+    order's lock), in their order; once one of them has moved the order on, the rest have nothing
+    left to act on."""
+    entered = order.status_version
+    planned = []
+    for rule in sorted(rules, key=lambda rule: (rule.position, rule.pk)):
+        if order.status_version != entered:
+            break
+        planned.append(rule_run(rule, order, key=key))
+    return [plan for plan in planned if plan.lines]
+
+
 def rule_run(rule: Rule, order: Order, *, key: str, dry_run: bool = False, now=None) -> Planned:
     return rule_run_many(rule, [order], keys=[key], dry_run=dry_run, now=now)[0]
 

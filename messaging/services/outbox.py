@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from messaging.events import TRANSITION_EVENTS, URGENT_EVENTS
+from messaging.events import URGENT_EVENTS
 from messaging.models import (
     Channel,
     Message,
@@ -59,18 +59,6 @@ FINAL_STATUS_FOR = {
 
 
 # --- creating -------------------------------------------------------------------------------
-def notification_create_for_status_change(order, *, transition_name: str) -> Notification | None:
-    """Plan the customer's notification for this status change and queue its first message.
-
-    Called from the FSM signal inside ``order_transition``'s transaction; ``status_version``
-    (bumped under the row lock) makes the idempotency key unique per status change.
-    """
-    event = TRANSITION_EVENTS.get(transition_name)
-    if event is None:
-        return None
-    return notification_create(order, event=event, key=f"order:{order.pk}:v{order.status_version}:{event}")
-
-
 def notification_create(
     order, *, event: str, key: str, purpose: str = Purpose.TRANSACTIONAL, only_channel: str | None = None
 ) -> Notification:

@@ -90,6 +90,7 @@ def order_context(order, language: str, customer=None, *, shipment: dict | None 
         "tracking_link": shipment.get("tracking_url"),
         "expected_date": shipment.get("expected_date"),
         "store_name": order.store.name,
+        "payment_link": order.store.payment_link_for(order.number) or None,
     }
 
 

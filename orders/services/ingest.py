@@ -205,10 +205,7 @@ def _apply_upsert(context: _Context, action: StoreAction, outcome: IngestOutcome
         )
         return
     _order_update(context, order, incoming, outcome)
-    if incoming.paid and order.payment_method == PaymentMethod.PREPAID and order.status == S.PLACED:
-        _transition(
-            context, order, "accept", outcome, key=f"{order.pk}:paid", reason="paid", as_workflow=True
-        )
+    _accept_if_paid(context, order, incoming, outcome)  # paid since: accepted now
 
 
 def _order_create(context: _Context, incoming: IncomingOrder, outcome: IngestOutcome) -> Order | None:
@@ -237,19 +234,19 @@ def _order_create(context: _Context, incoming: IncomingOrder, outcome: IngestOut
     OrderItem.objects.bulk_create(_items_for(order, incoming))
     outcome.order, outcome.created = order, True
     outcome.applied.append("created")
-    _open(context, order, incoming, outcome)
+    _accept_if_paid(context, order, incoming, outcome)
     return order
 
 
-def _open(context: _Context, order: Order, incoming: IncomingOrder, outcome: IngestOutcome) -> None:
-    """A new order's first move: a COD order asks the customer to confirm, a paid one is accepted;
-    an unpaid prepaid order waits at placed for its payment (``paid``)."""
-    # TODO(issue 5): the store's automation rules take this decision; these are their defaults.
-    # The workflow's move, not the caller's: no user's transition permission is asked for.
-    if order.payment_method == PaymentMethod.COD:
-        _transition(context, order, "request_confirmation", outcome, key=f"{order.pk}:open", as_workflow=True)
-    elif incoming.paid:
-        _transition(context, order, "accept", outcome, key=f"{order.pk}:open", as_workflow=True)
+def _accept_if_paid(context: _Context, order: Order, incoming: IncomingOrder, outcome: IngestOutcome) -> None:
+    """An order the store says is paid is accepted (when it is created or updated). The rest of a new
+    order's first move (a COD order is asked to confirm) is the store's rules' (automations), which
+    ran when ``order_create`` wrote it."""
+    if incoming.paid and order.payment_method == PaymentMethod.PREPAID and order.status == S.PLACED:
+        # The store's fact, not a user's move: no user's transition permission is asked for.
+        _transition(
+            context, order, "accept", outcome, key=f"{order.pk}:paid", reason="paid", as_workflow=True
+        )
 
 
 def _order_update(context: _Context, order: Order, incoming: IncomingOrder, outcome: IngestOutcome) -> None:

@@ -14,7 +14,7 @@ from orders.errors import (
     UnknownTransition,
 )
 from orders.models import Order, OrderEvent
-from orders.signals import order_placed
+from orders.signals import status_entered
 from orders.transitions import TRANSITIONS_BY_NAME
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def order_create(order: Order, *, source: str, actor=None) -> OrderEvent:
             source=source,
             actor=actor,
         )
-        order_placed.send(sender=Order, order=order)
+        status_entered.send(sender=Order, order=order, event=event)
     logger.info("order created order_id=%s source=%s", order.pk, source)
     return event
 
@@ -54,8 +54,9 @@ def order_transition(
 
     Runs in its own transaction (or joins the caller's) and holds the order's row lock until
     it commits, so concurrent callers are serialized and the loser gets a domain error.
-    Receivers of django-fsm's ``post_transition`` (messaging) write their outbox rows in
-    this same transaction.
+    Once the status and its event are written, ``status_entered`` is sent in this same
+    transaction: the store's rules (automations) run there, and the customer's outbox rows they
+    write commit or roll back with the change. A rule may move the order on again from there.
 
     - ``actor``: the user acting, if any; their transition permission is checked. Calls
       without a user come from trusted code (store or carrier webhooks, jobs).
@@ -92,7 +93,7 @@ def order_transition(
             from_status = locked.status
             locked.status_version += 1
             locked.status_changed_at = timezone.now()
-            method()  # pure; fires post_transition (messaging writes its outbox rows here)
+            method()  # pure (django-fsm's post_transition fires here, before the save)
             locked.save(update_fields=["status", "status_version", "status_changed_at", "updated_at"])
             event = OrderEvent.objects.create(
                 order=locked,
@@ -107,6 +108,7 @@ def order_transition(
                 payload=payload or {},
                 idempotency_key=idempotency_key,
             )
+            status_entered.send(sender=Order, order=locked, event=event)
     except IntegrityError:
         # Only a racing duplicate of the same idempotency key can get here (the row lock
         # serializes everything else): the other call won, so answer with its event.

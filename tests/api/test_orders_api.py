@@ -113,7 +113,8 @@ def test_a_new_cod_order_asks_the_customer_to_confirm(api_client, store):
     response = api_client.post(ORDERS, order_body())
 
     assert response.json()["status"] == "awaiting_confirmation"
-    assert [e["type"] for e in response.json()["timeline"]] == ["placed", "confirmation_requested"]
+    timeline = [e["type"] for e in response.json()["timeline"]]
+    assert timeline == ["placed", "confirmation_requested", "automation_notified"]
 
 
 def test_the_created_order_has_the_customer_items_and_a_normalised_phone(api_client, store):
@@ -379,11 +380,14 @@ def test_the_detail_has_the_timeline_in_order(api_client, store, user):
 
     assert [(e["type"], e["from_status"], e["to_status"], e["source"]) for e in timeline] == [
         ("placed", "", "placed", "store"),
-        ("confirmation_requested", "placed", "awaiting_confirmation", "store"),
+        ("confirmation_requested", "placed", "awaiting_confirmation", "automation"),
+        ("automation_notified", "", "", "automation"),
         ("confirmed", "awaiting_confirmation", "confirmed", "agent"),
+        ("automation_notified", "", "", "automation"),
     ]
-    # The workflow asked for confirmation; the user created the order and confirmed it.
-    assert [e["actor"] for e in timeline] == [user.username, None, user.username]
+    # The store's rules asked for confirmation and told the customer each time; the user created
+    # the order and confirmed it.
+    assert [e["actor"] for e in timeline] == [user.username, None, None, user.username, None]
 
 
 def test_the_detail_has_the_orders_messages(api_client, store):

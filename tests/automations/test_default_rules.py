@@ -20,12 +20,24 @@ pytestmark = pytest.mark.django_db
 
 S = OrderStatus
 DEFAULT_KEYS = [
+    "cod-ask-to-confirm",
+    "prepaid-received",
+    "confirmation-request",
     "cod-reminder",
     "cod-queue",
     "cod-cancel-unconfirmed",
     "cod-high-value-to-agent",
     "unclear-reply-to-queue",
     "shipment-stale",
+    "cod-confirmed",
+    "cancelled",
+    "shipped",
+    "out-for-delivery",
+    "delivery-failed",
+    "delivery-failed-payment-link",
+    "delivered",
+    "review-request",
+    "refunded",
 ]
 JUST_AFTER_24_H = timedelta(hours=24, minutes=1)
 
@@ -49,7 +61,8 @@ def test_each_default_rule_starts_with_its_first_revision(store):
     assert {revision.version for revision in revisions} == {1}
     reminder = revisions.get(rule__key="cod-reminder")
     assert reminder.snapshot["delay_minutes"] == 30
-    assert reminder.snapshot["actions"] == DEFAULT_RULES[0]["actions"]
+    spec = next(spec for spec in DEFAULT_RULES if spec["key"] == "cod-reminder")
+    assert reminder.snapshot["actions"] == spec["actions"]
 
 
 def test_creating_the_default_rules_again_adds_nothing(store):

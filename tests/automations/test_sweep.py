@@ -28,7 +28,10 @@ def reminder(order) -> Timer:
 
 
 def reminders_sent(order) -> int:
-    return OrderEvent.objects.filter(order=order, type="automation_notified").count()
+    reminder_rule = Rule.objects.get(store=order.store_id, key="cod-reminder")
+    return OrderEvent.objects.filter(
+        order=order, type="automation_notified", payload__rule_id=reminder_rule.pk
+    ).count()
 
 
 # --- firing -----------------------------------------------------------------------------------
@@ -209,7 +212,7 @@ def test_two_sweeps_at_the_same_time_fire_each_due_timer_exactly_once():
     assert Timer.objects.filter(rule__key="cod-reminder", state=Timer.State.FIRED).count() == 12
     assert (
         Notification.objects.filter(
-            event="confirmation_requested", idempotency_key__startswith="rule:"
+            event="confirmation_requested", idempotency_key__contains=":timer:"
         ).count()
         == 12
     )

@@ -94,7 +94,8 @@ def test_an_order_placed_through_order_create_starts_the_timers_waiting_on_place
     with time_machine.travel(NOW, tick=False):
         order_create(OrderFactory.build(store=store, customer=customer), source=OrderEvent.Source.STORE)
 
-    [timer] = Timer.objects.filter(order__customer=customer)
+    # (The store's default rules then ask the customer to confirm; the placed timer is already there.)
+    timer = Timer.objects.get(order__customer=customer, status=S.PLACED)
     assert (timer.status, timer.status_version, timer.due_at) == (S.PLACED, 0, NOW + timedelta(minutes=15))
 
 
@@ -219,7 +220,8 @@ def test_leaving_flight_ends_the_shipment_stale_timer(landing):
 
     move(order, landing)
 
-    assert not Timer.objects.filter(order=order, state=Timer.State.PENDING).exists()
+    pending = Timer.objects.filter(order=order, state=Timer.State.PENDING)
+    assert not pending.filter(rule__trigger=Trigger.SHIPMENT_STALE).exists()
 
 
 def test_a_carrier_report_without_a_status_change_restarts_the_shipment_stale_wait(sweep_after):

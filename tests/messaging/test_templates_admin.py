@@ -132,7 +132,7 @@ def test_an_unknown_body_parameter_is_refused(client, store_admin):
 
     assert field_errors(response, "body_parameters") == [
         "Unknown placeholder 'prenom'. Allowed: customer_name, order_number, items, cod_amount, "
-        "total_amount, carrier, tracking_link, expected_date, store_name."
+        "total_amount, carrier, tracking_link, expected_date, store_name, payment_link."
     ]
 
 

@@ -68,8 +68,9 @@ def test_one_moroccan_shopify_store_with_about_fifty_orders_in_every_status(seed
 
 def test_every_order_got_to_its_status_through_order_transition(seeded):
     for order in Order.objects.prefetch_related("events"):
-        events = list(order.events.all())
-        # One event per status change, chained from placed to the current status.
+        events = [event for event in order.events.all() if not event.type.startswith("automation_")]
+        # One event per status change (besides what the store's rules did on each), chained from
+        # placed to the current status.
         assert len(events) == order.status_version
         chain = [OrderStatus.PLACED] + [event.to_status for event in events]
         assert [event.from_status for event in events] == chain[:-1]
