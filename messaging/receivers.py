@@ -1,8 +1,8 @@
 """Messaging's side of the orders signals: consent a store reports at checkout.
 
-What a status change tells the customer is the store's rules' decision: automations' receiver of
-the same ``post_transition`` runs them and writes the outbox rows in the status change's
-transaction (``automations/receivers.py``).
+What a status change tells the customer is the store's rules' decision: automations runs them on
+``orders.signals.status_entered`` and they write the outbox rows through ``notification_create``
+in the status change's transaction (``automations/receivers.py``).
 """
 
 from django.dispatch import receiver
