@@ -21,7 +21,7 @@ from django.utils.text import Truncator
 from django.utils.timesince import timesince
 
 from automations.forms import DryRunForm, RuleForm
-from automations.models import QueueEntry, Rule, RuleRevision, SweepRun, Timer, Trigger
+from automations.models import QueueEntry, Rule, RuleRevision, SweepRun, TeamAlert, Timer, Trigger
 from automations.services.queue import queue_entry_close
 from automations.services.rules import (
     ACTS,
@@ -314,6 +314,31 @@ class SweepRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="errors, timer by timer")
     def error_block(self, run: SweepRun):
         return preformatted(run.error_text, "sweep-errors") if run.error_text else "—"
+
+
+@admin.register(TeamAlert)
+class TeamAlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """What rules posted (or could not post) to the team channel."""
+
+    list_display = ["created_at", "order_number", "text", "state", "attempts", "sent_at"]
+    list_filter = ["state", "rule"]
+    list_select_related = ["order"]
+    search_fields = ["order__number", "text"]
+    fields = readonly_fields = [
+        "order_number",
+        "rule",
+        "text",
+        "state",
+        "attempts",
+        "next_attempt_at",
+        "last_error",
+        "sent_at",
+        "created_at",
+    ]
+
+    @admin.display(description="order", ordering="order__number")
+    def order_number(self, alert: TeamAlert):
+        return order_link(self.admin_site, alert.order)
 
 
 # --- the confirmation queue ------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from orders.transitions import OrderStatus
 
@@ -162,3 +163,44 @@ class QueueEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order} ({self.reason})"
+
+
+class TeamAlert(models.Model):
+    """A rule's alert for the team channel: an outbox row, written with the rule's other actions
+    and posted after commit (several alerts with the same text go out as one post)."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        NOT_CONFIGURED = "not_configured", "No team channel configured"
+
+    order = models.ForeignKey("orders.Order", on_delete=models.CASCADE, related_name="team_alerts")
+    rule = models.ForeignKey(Rule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    text = models.CharField(max_length=500)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(state="queued"),
+                name="team_alert_due",
+            ),
+            models.Index(
+                fields=["claimed_at"],
+                condition=models.Q(state="sending"),
+                name="team_alert_sending_since",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.text} ({self.order})"

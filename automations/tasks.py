@@ -2,6 +2,7 @@ from celery import shared_task
 
 from automations.services.engine import rules_run_for_event
 from automations.services.sweep import timers_sweep
+from automations.services.team_alerts import team_alerts_drain, team_alerts_due, team_alerts_wake
 
 
 @shared_task(name="automations.rules_run")
@@ -12,4 +13,11 @@ def rules_run_task(order_id: int, trigger: str, key: str, status_version: int | 
 @shared_task(name="automations.timers_sweep")
 def timers_sweep_task() -> dict:
     run = timers_sweep()
+    if team_alerts_due():  # retries now due, and wake-ups that were lost
+        team_alerts_wake()
     return {"fired": run.fired, "skipped": run.skipped, "errors": run.errors}
+
+
+@shared_task(name="automations.team_alerts_drain")
+def team_alerts_drain_task() -> dict:
+    return team_alerts_drain()

@@ -179,6 +179,9 @@ if not DEBUG:
 # --- Livra ------------------------------------------------------------------------------------
 # The public base URL providers call back (delivery receipts, inbound messages).
 LIVRA_PUBLIC_URL = os.environ.get("LIVRA_PUBLIC_URL", "http://127.0.0.1:8000")
+# The team channel rules' alerts are posted to: a Slack (or Mattermost, Google Chat) incoming
+# webhook URL, which is a secret. Unset: alerts stay on the orders' timelines and in admin only.
+TEAM_CHANNEL_WEBHOOK_URL = os.environ.get("TEAM_CHANNEL_WEBHOOK_URL", "")
 # How many provider calls one outbox drain makes side by side (messaging/services/dispatch.py).
 LIVRA_OUTBOX_SEND_THREADS = int(os.environ.get("LIVRA_OUTBOX_SEND_THREADS", "8"))
 # Store webhook bodies above this are refused with 413 (a Shopify order is a few kB to ~100 kB).

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django_fsm import can_proceed
 
 from automations.models import QueueEntry, Rule
+from automations.services.team_alerts import team_alerts_queue
 from messaging.events import CUSTOMER_EVENTS
 from messaging.models import MessageTemplate
 from messaging.services.outbox import notification_create
@@ -195,7 +196,7 @@ def _team_alert(rule, action, orders, *, dry_run) -> list[str]:
     text = action.get("text") or rule.name
     if dry_run:
         return [f"alert the team: {text}"] * len(orders)
-    # The alert is on the order's timeline and in the ops log; a chat integration reads them.
+    team_alerts_queue(rule, orders, text)  # posted to the team channel after commit
     _events(rule, "team_alerted", [(order, {"text": text}) for order in orders])
     return [f"team alerted: {text}"] * len(orders)
 
