@@ -24,7 +24,7 @@ from automations.services.engine import (
     timers_restart_shipment_stale,
 )
 from messaging.signals import customer_replied, notification_exhausted
-from orders.models import Order, Store
+from orders.models import Order, OrderEvent, Store
 from orders.signals import shipment_reported, status_entered
 
 logger = logging.getLogger(__name__)
@@ -45,6 +45,13 @@ def on_status_entered(sender, order, event, **kwargs):
     depth = getattr(_chain, "depth", 0)
     if depth >= MAX_RULE_CHAIN:
         logger.warning("entry rules not run: %s status changes in a row order_id=%s", depth, order.pk)
+        OrderEvent.objects.create(
+            order=order,
+            type="automation_stopped",
+            source=OrderEvent.Source.AUTOMATION,
+            reason=f"the store's rules moved this order {depth} times in a row: its {order.status} rules "
+            "were not run (do some rules undo each other?)",
+        )
         return
     _chain.depth = depth + 1
     try:

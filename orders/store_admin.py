@@ -14,6 +14,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
+from django.db import models
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
@@ -101,6 +102,8 @@ class StoreAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     filter_horizontal = ["members"]
+    # A payment page typed without a scheme is https (Django 6's default; 5.2 warns without it).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     # No secret column is listed anywhere: Livra's webhook secret is never rendered, not even
     # read-only, and the platform's is only entered (new_platform_secret) and said to be set.
     readonly_fields = ["created_at", "webhook_endpoints", "signing_secrets"]

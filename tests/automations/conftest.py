@@ -2,11 +2,13 @@
 answer, replies, and sweeps run at a moment in the future."""
 
 import itertools
+import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 import time_machine
+from django.db import connection
 from django.utils import timezone
 
 from automations.models import Rule, SweepRun
@@ -53,6 +55,33 @@ def _sweep_after(delta: timedelta, *, batch_size: int = 500) -> SweepRun:
 def sweep_after():
     """Run one timer sweep ``delta`` from now (the clock stands still there)."""
     return _sweep_after
+
+
+def two_sweeps_at_once(delta: timedelta, *, batch_size: int) -> list[SweepRun]:
+    """Two sweeps in two threads (two database connections), started together ``delta`` from now;
+    their runs. An exception in either thread is raised here (in a thread it would vanish)."""
+    start = threading.Barrier(2)
+    runs, failures = [], []
+
+    def sweep():
+        try:
+            start.wait(timeout=10)
+            runs.append(timers_sweep(batch_size=batch_size))
+        except Exception as exc:
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    with time_machine.travel(timezone.now() + delta, tick=False):
+        threads = [threading.Thread(target=sweep) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    if failures:
+        raise failures[0]
+    assert len(runs) == 2, "a sweep did not finish within a minute"
+    return runs
 
 
 def _reply(order, text: str = "", *, button_payload: str = "", channel: str = Channel.WHATSAPP):

@@ -194,3 +194,4 @@ def test_rules_that_move_an_order_round_in_a_circle_stop_after_a_few_moves(store
 
     moves = OrderEvent.objects.filter(order=order, source=OrderEvent.Source.AUTOMATION).exclude(transition="")
     assert moves.count() == MAX_RULE_CHAIN
+    assert OrderEvent.objects.filter(order=order, type="automation_stopped").count() == 1

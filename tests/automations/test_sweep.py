@@ -1,11 +1,8 @@
 """The timer sweep: due timers fire once, moved-on orders fire nothing, every run is on record."""
 
-import threading
 from datetime import timedelta
 
 import pytest
-import time_machine
-from django.db import connection
 from django.utils import timezone
 
 from automations.models import Rule, SweepRun, Timer
@@ -14,6 +11,7 @@ from messaging.models import Notification
 from orders.models import OrderEvent
 from orders.services import order_transition
 from orders.transitions import OrderStatus
+from tests.automations.conftest import two_sweeps_at_once
 from tests.factories import StoreFactory, order_in_status
 
 pytestmark = pytest.mark.django_db
@@ -185,27 +183,9 @@ def test_every_sweep_writes_a_run_with_its_start_and_finish():
 def test_two_sweeps_at_the_same_time_fire_each_due_timer_exactly_once():
     store = StoreFactory()
     orders = [order_in_status(S.AWAITING_CONFIRMATION, store=store) for _ in range(12)]
-    start = threading.Barrier(2)
-    runs, failures = [], []
 
-    def sweep():
-        try:
-            start.wait(timeout=10)
-            runs.append(timers_sweep(batch_size=3))
-        except Exception as exc:  # reported below: an assertion in a thread would vanish
-            failures.append(exc)
-        finally:
-            connection.close()
+    runs = two_sweeps_at_once(REMINDER_DUE, batch_size=3)
 
-    with time_machine.travel(timezone.now() + REMINDER_DUE, tick=False):
-        threads = [threading.Thread(target=sweep) for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
-
-    assert failures == []
-    assert len(runs) == 2
     assert sum(run.fired for run in runs) == 12
     assert sum(run.errors for run in runs) == 0
     assert [reminders_sent(order) for order in orders] == [1] * 12

@@ -1,7 +1,6 @@
 """Timers whose rule only writes rows of its own (queue, tag, team alert) fire a batch at a time:
 set-based, in one short transaction, and one by one again if that transaction fails."""
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -15,6 +14,7 @@ from automations.services.sweep import timers_fire_together, timers_sweep
 from orders.models import OrderEvent
 from orders.services import order_transition
 from orders.transitions import OrderStatus
+from tests.automations.conftest import two_sweeps_at_once
 from tests.factories import StoreFactory, order_in_status
 
 pytestmark = pytest.mark.django_db
@@ -146,25 +146,8 @@ def test_a_failing_batch_is_fired_one_by_one_and_only_the_bad_order_fails(store,
 @pytest.mark.django_db(transaction=True)
 def test_two_sweeps_at_the_same_time_queue_each_order_exactly_once():
     orders = waiting_orders(StoreFactory(), 12)
-    start = threading.Barrier(2)
-    runs, failures = [], []
 
-    def sweep():
-        try:
-            start.wait(timeout=10)
-            runs.append(timers_sweep(batch_size=3))
-        except Exception as exc:  # reported below: an assertion in a thread would vanish
-            failures.append(exc)
-        finally:
-            connection.close()
+    runs = two_sweeps_at_once(QUEUE_DUE, batch_size=3)
 
-    with time_machine.travel(timezone.now() + QUEUE_DUE, tick=False):
-        threads = [threading.Thread(target=sweep) for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
-
-    assert failures == []
     assert sum(run.fired for run in runs) == 12
     assert [queued(order) for order in orders] == [(1, 1)] * 12
