@@ -15,6 +15,8 @@ post_save receiver); everything else is written set-based (``INSERT ... SELECT g
 - scenario ``fire``: ``--timers`` orders in ``awaiting_confirmation``, each with a pending timer
   of the default rule "cod-queue" due in the past (its action: one ``QueueEntry`` and one
   ``OrderEvent``); all of them fire.
+- ``--rule cod-reminder`` arms the reminder's timers instead (its action: a message to the
+  customer, through messaging's routing and outbox, one order per transaction).
 - scenario ``moved-on``: as many due "cod-queue" timers for orders that have since moved on (their
   status_version differs): the sweep retires them set-based and fires nothing.
 
@@ -64,6 +66,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--scenario", choices=("fire", "moved-on", "both"), default="both")
     parser.add_argument("--small-scale", type=float, default=0.1, help="run first, 0 for none (default 0.1)")
     parser.add_argument("--profile-timers", type=int, default=2000, help="fired under cProfile, 0 for none")
+    parser.add_argument(
+        "--rule",
+        choices=(FIRE_RULE, REMINDER_RULE),
+        default=FIRE_RULE,
+        help="the default rule whose timers fire: cod-queue (a queue entry: fires a batch at a time, "
+        "the default) or cod-reminder (a message to the customer: one order per transaction)",
+    )
     args = parser.parse_args()
     if not 0 < args.timers <= args.orders // 2:
         parser.error("--timers must be positive and at most half of --orders")
@@ -95,13 +104,15 @@ def sql(statement: str, params=None) -> int:
         return cursor.rowcount
 
 
-def load(store, rules: dict, orders: int, awaiting: int) -> dict[str, float]:
+def load(store, rules: dict, orders: int, awaiting: int, armed_rule: str) -> dict[str, float]:
     """Empty the tables, then write the orders and their past; seconds per step."""
     step = orders // awaiting  # every step-th order awaits confirmation, spread over the table
     mix = [(status, version) for status, version, percent in STATUS_MIX for _ in range(percent)]
     params = {"store": store.pk, "orders": orders, "step": step, "awaiting": awaiting, "cities": CITIES}
     params |= {"statuses": [status for status, _ in mix], "versions": [version for _, version in mix]}
     params |= {"reminder": rules[REMINDER_RULE], "cancel": rules[CANCEL_RULE]}
+    # The rule the bench arms has no history timer (one per order, rule and status entry).
+    params["history"] = [rules[key] for key in (REMINDER_RULE, CANCEL_RULE) if key != armed_rule]
     steps = {
         "truncate": "TRUNCATE orders_customer, orders_order, orders_orderevent, automations_timer, "
         "automations_queueentry, automations_sweeprun RESTART IDENTITY CASCADE",
@@ -151,7 +162,7 @@ def load(store, rules: dict, orders: int, awaiting: int) -> dict[str, float]:
             FROM orders_order o
             CROSS JOIN (VALUES (%(reminder)s, interval '30 minutes'), (%(cancel)s, interval '1 day'))
                 AS r (rule, delay)
-            WHERE o.payment_method = 'cod' AND o.status_version >= 1""",
+            WHERE o.payment_method = 'cod' AND o.status_version >= 1 AND r.rule = ANY(%(history)s)""",
     }
     seconds = {}
     for name, statement in steps.items():
@@ -195,6 +206,7 @@ def disarm(rule_id: int) -> None:
     sql("DELETE FROM automations_timer WHERE rule_id = %s", [rule_id])
     sql("DELETE FROM orders_orderevent WHERE starts_with(type, 'automation_')")
     sql("DELETE FROM automations_queueentry")
+    sql("TRUNCATE messaging_notification CASCADE")  # what reminders queued for the customers
     sql("VACUUM ANALYZE automations_timer")
     sql("VACUUM ANALYZE orders_orderevent")
     sql("VACUUM ANALYZE automations_queueentry")
@@ -376,10 +388,10 @@ def main() -> None:
         print(f"throwaway database {connection.settings_dict['NAME']} on the server of {source_db!r}")
         store = Store.objects.create(name="Sweep bench", slug="sweep-bench")
         rules = dict(Rule.objects.filter(store=store).values_list("key", "pk"))
-        fire_rule = rules[FIRE_RULE]
+        fire_rule = rules[args.rule]
         for orders, timers in scales:
             print(f"\n{orders:,} orders, {timers:,} due timers, batches of {args.batch_size}")
-            seconds = load(store, rules, orders, timers)
+            seconds = load(store, rules, orders, timers, args.rule)
             steps = ", ".join(f"{name} {s:.1f} s" for name, s in seconds.items())
             print(f"  loaded in {sum(seconds.values()):.1f} s ({steps})")
             for scenario in scenarios:
