@@ -1,7 +1,9 @@
 """What a rule can do to an order, each through the service that owns it, and how a plan reads.
 
-Every action takes the order (locked by the caller's transaction) and the rule, and returns a line
-saying what it did; with ``dry_run`` it only says what it would do. Each one leaves an
+Every action takes the orders (locked by the caller's transaction) and the rule, and returns a line
+per order saying what it did; with ``dry_run`` it only says what it would do. Notify, transition
+and cancel go one order at a time through their services; queue, tag and team alert, which only
+write rows of their own, act on all the orders at once (``BATCHED``). Each one leaves an
 ``OrderEvent`` with ``source="automation"`` naming the rule and its version (transitions through
 their own event, the others through an ``automation_*`` event).
 """
