@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from automations.models import Rule, TeamAlert
 from automations.team_channel import TeamChannelError, team_channel_configured, team_channel_post
+from messaging.services.outbox import retry_delay
 from orders.models import Order
 from orders.wakeups import wakeup_clear, wakeup_request
 
@@ -29,7 +30,6 @@ TEAM_ALERTS = "automations.team_alerts"
 BATCH_SIZE = 200
 MAX_LISTED = 20  # orders named in one post; the rest are counted
 MAX_ATTEMPTS = 6
-BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS = 30, 3600
 SENDING_LEASE = timedelta(minutes=2)
 
 
@@ -117,7 +117,7 @@ def _record_failure(alerts: list[TeamAlert], error: TeamChannelError) -> bool:
     if not error.retryable or attempts >= MAX_ATTEMPTS:
         _finish(alerts, state=TeamAlert.State.FAILED, last_error=str(error)[:500])
         return False
-    delay = error.retry_after or min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempts - 1))
+    delay = retry_delay(attempts, error.retry_after)  # the outbox's backoff, jitter and Retry-After
     _finish(
         alerts,
         state=TeamAlert.State.QUEUED,
