@@ -207,8 +207,3 @@ ONE_BY_ONE = {"notify": _notify, "transition": _transition, "cancel": _cancel}
 # Actions that only write rows of their own: done for many orders at once.
 BATCHED = {"queue": _queue, "tag": _tag, "team_alert": _team_alert}
 ACTIONS = {**ONE_BY_ONE, **BATCHED}
-STATUS_CHANGING = frozenset({"transition", "cancel"})
-
-
-def changes_status(rule: Rule) -> bool:
-    return any(action.get("type") in STATUS_CHANGING for action in rule.actions)
