@@ -9,7 +9,7 @@ set-based. Then:
   few set-based statements. If anything in it fails, it is rolled back whole and those timers fire
   one by one instead, so one bad order still cannot hold the others back.
 - timers whose rule changes the order's status or tells the customer fire each order in its own
-  short transaction through the services (``timer_fire``).
+  short transaction through the services (the same ``timers_fire``, with one timer).
 
 A claimed timer that a crashed sweep never finished is claimed again after ``FIRING_LEASE`` (every
 action is idempotent by its key, and a batch that died left nothing behind).
@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from automations.models import Rule, SweepRun, Timer
 from automations.services.actions import BATCHED
-from automations.services.engine import rule_run, rule_run_many
+from automations.services.engine import rule_run_many
 from orders.models import Order, Store
 
 logger = logging.getLogger(__name__)
@@ -53,21 +53,20 @@ def _sweep_batches(run: SweepRun, now, batch_size: int, errors: list[str]) -> No
         to_fire, retired = _retire_moved_on(claimed)
         run.skipped += retired
         _rules_read(rules, {rule_id for _, rule_id in to_fire})
-        together = [pk for pk, rule_id in to_fire if _fires_together(rules.get(rule_id))]
-        one_by_one = [pk for pk, rule_id in to_fire if not _fires_together(rules.get(rule_id))]
+        together, one_by_one = [], []
+        for pk, rule_id in to_fire:
+            (together if _fires_together(rules.get(rule_id)) else one_by_one).append(pk)
         if together:
             try:
-                fired, skipped = timers_fire_together(together, now, rules)
+                fired, skipped = timers_fire(together, now, rules)
                 run.fired, run.skipped = run.fired + fired, run.skipped + skipped
             except Exception:  # rolled back whole: fire them one by one, each failing on its own
                 logger.exception("timer batch failed; firing its %s timers one by one", len(together))
                 one_by_one += together
         for timer_id in one_by_one:
             try:
-                if timer_fire(timer_id, now, rules):
-                    run.fired += 1
-                else:
-                    run.skipped += 1
+                fired, skipped = timers_fire([timer_id], now, rules)
+                run.fired, run.skipped = run.fired + fired, run.skipped + skipped
             except Exception as exc:  # one order's failure must not stop the others
                 logger.exception("timer failed timer_id=%s", timer_id)
                 Timer.objects.filter(pk=timer_id).update(state=Timer.State.FAILED, outcome=repr(exc)[:2000])
@@ -84,7 +83,7 @@ def _rules_read(rules: dict[int, Rule], wanted: set[int]) -> None:
 
 
 def _fires_together(rule: Rule | None) -> bool:
-    if rule is None:  # deleted since the claim: timer_fire says so for that timer alone
+    if rule is None:  # deleted since the claim, its timers with it: nothing is left to fire
         return False
     return not rule.enabled or all(action.get("type") in BATCHED for action in rule.actions)
 
@@ -126,12 +125,14 @@ def _retire_moved_on(timer_ids: list[int]) -> tuple[list[tuple[int, int]], int]:
     return [(pk, rule_id) for pk, rule_id, waited_in, now_in in rows if waited_in == now_in], len(moved_on)
 
 
-def timers_fire_together(timer_ids: list[int], now, rules: dict[int, Rule]) -> tuple[int, int]:
-    """Fire timers whose rules only write rows of their own, in one transaction; (fired, skipped).
+def timers_fire(timer_ids: list[int], now, rules: dict[int, Rule]) -> tuple[int, int]:
+    """Run the timers' rules for their orders, in one transaction; (fired, skipped).
 
-    The timers and their orders are locked in one statement, in order id order (two sweeps, or a
-    sweep and a status change, always take the orders' locks in the same order). An order that
-    moved on between the claim and this lock fires nothing, as in ``timer_fire``.
+    A batch of timers whose rules only write rows of their own, or a single timer whose rule
+    changes the status or tells the customer (through the services). The timers and their orders
+    are locked in one statement, in order id order (two sweeps, or a sweep and a status change,
+    always take the orders' locks in the same order). A timer another sweep finished is left alone;
+    an order that moved on since the claim fires nothing. ``rules``: the sweep's rules by id.
     """
     with transaction.atomic():
         timers = list(
@@ -165,35 +166,3 @@ def timers_fire_together(timer_ids: list[int], now, rules: dict[int, Rule]) -> t
         for (state, outcome), ids in outcomes.items():
             Timer.objects.filter(pk__in=ids).update(state=state, outcome=outcome)
     return fired, len(timer_ids) - fired
-
-
-def timer_fire(timer_id: int, now=None, rules: dict[int, Rule] | None = None) -> bool:
-    """Run the timer's rule for its order if the order is still where the timer found it.
-
-    ``rules``: the sweep's rules by id, read once per sweep (a rule edited meanwhile has a new
-    version and fires as such from the next sweep).
-    """
-    with transaction.atomic():
-        timer = Timer.objects.select_for_update().get(pk=timer_id)
-        if timer.state != Timer.State.FIRING:
-            return False
-        order = (
-            Order.objects.select_for_update(of=("self",))
-            .select_related("store", "customer")
-            .get(pk=timer.order_id)
-        )
-        if order.status_version != timer.status_version:
-            timer.state, timer.outcome = Timer.State.DEAD, "the order moved on"
-            timer.save(update_fields=["state", "outcome"])
-            return False
-        rules = {} if rules is None else rules
-        _rules_read(rules, {timer.rule_id})
-        rule = rules[timer.rule_id]
-        planned = rule_run(rule, order, key=f"timer:{timer.pk}", now=now) if rule.enabled else None
-        timer.state = Timer.State.FIRED
-        if not rule.enabled:
-            timer.outcome = "the rule is disabled"
-        else:
-            timer.outcome = "; ".join(planned.lines) if planned.lines else "conditions did not hold"
-        timer.save(update_fields=["state", "outcome"])
-    return bool(planned and planned.lines)
