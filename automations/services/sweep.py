@@ -18,12 +18,13 @@ action is idempotent by its key, and a batch that died left nothing behind).
 import logging
 from datetime import timedelta
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from automations.models import Rule, SweepRun, Timer
 from automations.services.actions import BATCHED
+from automations.services.claims import ids_claim
 from automations.services.engine import rule_run_many
 from orders.models import Order, Store
 
@@ -100,13 +101,7 @@ def _claim(now, batch_size: int) -> list[int]:
         "fired_at"
     )
     with transaction.atomic():
-        ids = []
-        for candidates in (due, abandoned):
-            if connection.features.has_select_for_update_skip_locked:
-                candidates = candidates.select_for_update(skip_locked=True)
-            ids += candidates.values_list("pk", flat=True)[: batch_size - len(ids)]
-            if len(ids) >= batch_size:
-                break
+        ids = ids_claim((due, abandoned), batch_size)
         Timer.objects.filter(pk__in=ids).update(state=Timer.State.FIRING, fired_at=now)
     return ids
 

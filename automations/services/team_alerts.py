@@ -13,12 +13,13 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db import transaction
+from django.db.models import F, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
 from automations.models import Rule, TeamAlert
+from automations.services.claims import ids_claim
 from automations.team_channel import TeamChannelError, team_channel_configured, team_channel_post
 from messaging.services.outbox import retry_delay
 from orders.models import Order
@@ -48,14 +49,14 @@ def team_alerts_wake(force: bool = False) -> bool:
 
 def team_alerts_due(now=None) -> bool:
     """Alerts waiting for a drain: due retries, and claims a crashed drain left (the beat asks)."""
-    now = now or timezone.now()
-    return TeamAlert.objects.filter(_due(now)).exists()
+    return any(rows.exists() for rows in _due(now or timezone.now()))
 
 
-def _due(now) -> Q:
-    return Q(state=TeamAlert.State.QUEUED, next_attempt_at__lte=now) | Q(
-        state=TeamAlert.State.SENDING, claimed_at__lt=now - SENDING_LEASE
-    )
+def _due(now) -> tuple[QuerySet, QuerySet]:
+    """Due alerts, and alerts a crashed drain claimed and never finished: each on its own index."""
+    queued = TeamAlert.objects.filter(state=TeamAlert.State.QUEUED, next_attempt_at__lte=now)
+    abandoned = TeamAlert.objects.filter(state=TeamAlert.State.SENDING, claimed_at__lt=now - SENDING_LEASE)
+    return queued.order_by("next_attempt_at", "pk"), abandoned.order_by("claimed_at", "pk")
 
 
 def team_alerts_drain(batch_size: int = BATCH_SIZE) -> dict[str, int]:
@@ -90,10 +91,7 @@ def team_alerts_drain(batch_size: int = BATCH_SIZE) -> dict[str, int]:
 
 def _claim(now, batch_size: int) -> list[TeamAlert]:
     with transaction.atomic():
-        due = TeamAlert.objects.filter(_due(now)).order_by("next_attempt_at", "pk")
-        if connection.features.has_select_for_update_skip_locked:
-            due = due.select_for_update(skip_locked=True)
-        ids = list(due.values_list("pk", flat=True)[:batch_size])
+        ids = ids_claim(_due(now), batch_size)
         TeamAlert.objects.filter(pk__in=ids).update(
             state=TeamAlert.State.SENDING, claimed_at=now, attempts=F("attempts") + 1
         )
