@@ -9,7 +9,7 @@ from django.db import transaction
 from automations.models import Rule, Timer
 from automations.receivers import MAX_RULE_CHAIN
 from messaging.models import Notification
-from messaging.services.rendering import order_context
+from messaging.services.rendering import order_context, template_for
 from orders.models import Order, OrderEvent
 from orders.services import order_create, order_transition
 from orders.transitions import OrderStatus, PaymentMethod
@@ -195,3 +195,15 @@ def test_rules_that_move_an_order_round_in_a_circle_stop_after_a_few_moves(store
     moves = OrderEvent.objects.filter(order=order, source=OrderEvent.Source.AUTOMATION).exclude(transition="")
     assert moves.count() == MAX_RULE_CHAIN
     assert OrderEvent.objects.filter(order=order, type="automation_stopped").count() == 1
+
+
+def test_the_first_move_asks_on_whatsapp_with_confirm_and_cancel_then_sms(store):
+    order = placed(store)
+
+    notification = Notification.objects.get(order=order, event="confirmation_requested")
+    assert notification.channels[:2] == ["whatsapp", "sms"]  # SMS if WhatsApp fails
+    message = notification.messages.get()
+    assert message.channel == "whatsapp"
+    # The template the send renders (at send time) carries the quick replies.
+    template = template_for(store, "confirmation_requested", "whatsapp", order.customer.language)
+    assert [button["id"] for button in template.buttons] == ["confirm", "cancel"]
