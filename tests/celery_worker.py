@@ -13,8 +13,10 @@ Redis broker: use them only in tests marked ``postgres`` and ``broker``, with
 ``django_db(transaction=True)`` so that the worker can see the rows the test commits.
 """
 
+import contextlib
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -78,6 +80,23 @@ def _require_postgres_and_redis() -> None:
         )
 
 
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Linux /proc), children before their parents."""
+    found: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return found
+    for task in tasks:
+        try:
+            children = Path(f"/proc/{pid}/task/{task}/children").read_text().split()
+        except FileNotFoundError:
+            continue
+        for child in map(int, children):
+            found += [*_descendants(child), child]
+    return found
+
+
 def broker_client() -> redis.Redis:
     return redis.Redis.from_url(settings.CELERY_BROKER_URL)
 
@@ -88,12 +107,30 @@ def forget_queue(client: redis.Redis, queue: str) -> None:
 
 
 class WorkerProcess:
-    """One ``celery worker`` subprocess consuming one queue; its log goes to a file."""
+    """One ``celery worker`` subprocess consuming one queue; its log goes to a file.
 
-    def __init__(self, queue: str, log_path: Path):
+    By default it runs the solo pool on the session's broker. Fault tests give it a broker of
+    their own (``broker_url``), the Procfile's pool (``pool``, ``concurrency``) and environment
+    variables of their own (``env``).
+    """
+
+    def __init__(
+        self,
+        queue: str,
+        log_path: Path,
+        *,
+        broker_url: str | None = None,
+        pool: str = "solo",
+        concurrency: int = 1,
+        env: dict[str, str] | None = None,
+    ):
         self.queue = queue
         self.nodename = f"{queue}@localhost"
         self.log_path = log_path
+        self.broker_url = broker_url or settings.CELERY_BROKER_URL
+        self.pool = pool
+        self.concurrency = concurrency
+        self.extra_env = env or {}
         self._log_mark = 0
         self._process: subprocess.Popen | None = None
 
@@ -102,11 +139,12 @@ class WorkerProcess:
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "config.settings",
             "DATABASE_URL": _test_database_url(),
-            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+            "CELERY_BROKER_URL": self.broker_url,
             "CELERY_TASK_DEFAULT_QUEUE": self.queue,
             "SECRET_KEY": settings.SECRET_KEY,
             "DB_CONN_MAX_AGE": "0",  # hand connections back after each task; the flush must not wait
             "PYTHONUNBUFFERED": "1",
+            **self.extra_env,
         }
         command = [
             sys.executable,
@@ -115,7 +153,9 @@ class WorkerProcess:
             "-A",
             "config",
             "worker",
-            "--pool=solo",  # one task at a time, in the order they were published
+            # solo by default: one task at a time, in the order they were published
+            f"--pool={self.pool}",
+            f"--concurrency={self.concurrency}",
             "--loglevel=INFO",
             f"--queues={self.queue}",
             f"--hostname={self.nodename}",
@@ -151,10 +191,22 @@ class WorkerProcess:
             self._process.kill()
             self._process.wait(STOP_TIMEOUT)
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
     def kill(self) -> None:
-        """SIGKILL, as the OOM killer or a lost machine would: no warm shutdown, nothing recorded."""
+        """SIGKILL, as the OOM killer or a lost machine would: no warm shutdown, nothing recorded.
+
+        A prefork pool's children die with their parent, at the same instant.
+        """
         if self._process is not None and self._process.poll() is None:
-            self._process.kill()
+            for pid in [*_descendants(self._process.pid), self._process.pid]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             self._process.wait(STOP_TIMEOUT)
 
     def log(self) -> str:
