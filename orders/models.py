@@ -5,7 +5,7 @@ from urllib.parse import quote
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
 from timezone_field import TimeZoneField
 
 from orders.phones import normalize_phone
@@ -175,6 +175,28 @@ class Order(ConcurrentTransitionMixin, models.Model):
 
     def __str__(self) -> str:
         return f"{self.number} ({self.store})"
+
+    def refresh_from_db(self, using=None, fields=None, from_queryset=None):
+        """Reload from the database, the protected status included, changing this instance only.
+
+        django-fsm's ``FSMModelMixin`` lets a reload write the protected status by switching
+        ``protected`` off on the model's field, which every thread shares, and on again after.
+        On a worker's threads pool one thread's reload then failed with "Direct status
+        modification is not allowed" when another's switched it back on midway, and while it
+        was off any thread could assign the status. The field refuses a write only when the
+        instance already holds a status, so here the instance lets go of its own before Django's
+        reload (past the mixin's switch) loads it again.
+        """
+        held = {name for name in self._get_protected_fsm_fields() if name in self.__dict__}
+        if fields is not None:
+            held &= set(fields)
+        for name in held:
+            del self.__dict__[name]
+        super(FSMModelMixin, self).refresh_from_db(using, fields, from_queryset)
+        if missing := {name for name in held if name not in self.__dict__}:
+            # A full reload takes what the instance no longer holds for deferred: load it now.
+            super(FSMModelMixin, self).refresh_from_db(using, missing, from_queryset)
+        self._update_initial_state()  # ConcurrentTransitionMixin's guard compares with this status
 
     # --- transitions: bodies stay empty; the table says where each may go --------------------
     @_transition("request_confirmation")
