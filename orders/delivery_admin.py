@@ -2,8 +2,9 @@
 
 Deliveries are written by the webhook and the processing task only; they are the record of what
 the platforms said, so nothing here adds, edits or deletes them. The one write is "Retry"
-(``orders.retry_storedelivery``), which queues a failed or flagged delivery again through
-``orders.services.inbox.store_delivery_retry``.
+(``orders.retry_storedelivery``), which queues a failed, flagged or retrying delivery again at once
+through ``orders.services.inbox.store_delivery_retry``. A delivery whose processing failed shows
+its attempts and when it is tried again by itself ("retrying") until it is "failed" for a person.
 """
 
 import json
@@ -13,12 +14,15 @@ from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
-from orders.admin import AMBER, BLUE, GREEN, GREY, RED, ReadOnlyAdminMixin
+from orders.admin import AMBER, BLUE, GREEN, GREY, INDIGO, RED, ReadOnlyAdminMixin
 from orders.models import StoreDelivery
-from orders.services.inbox import store_delivery_retry
+from orders.services.inbox import RETRYABLE, store_delivery_retry
+from orders.services.ingest import MAX_ATTEMPTS
 
 D = StoreDelivery.Status
 DELIVERY_STATUS_COLOURS = {
@@ -26,9 +30,9 @@ DELIVERY_STATUS_COLOURS = {
     D.PROCESSED: GREEN,
     D.SKIPPED: GREY,
     D.FLAGGED: AMBER,
+    D.RETRYING: INDIGO,
     D.FAILED: RED,
 }
-RETRYABLE = frozenset({D.FAILED, D.FLAGGED})
 RETRY_PERMISSION = "orders.retry_storedelivery"
 PRE_STYLE = "white-space:pre-wrap;word-break:break-word;max-height:40em;overflow:auto;margin:0"
 
@@ -67,6 +71,7 @@ class StoreDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "status_badge",
         "order_link",
         "attempts",
+        "next_retry",
         "short_note",
     ]
     list_display_links = ["id", "received_at"]
@@ -85,6 +90,7 @@ class StoreDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     "status_badge",
                     "order_link",
                     "attempts",
+                    "next_retry",
                     "processed_at",
                     "notes_list",
                     "error",
@@ -111,6 +117,13 @@ class StoreDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             return "—"
         url = reverse(f"{self.admin_site.name}:orders_order_change", args=[quote(delivery.order_id)])
         return format_html('<a href="{}">{}</a>', url, delivery.order.number)
+
+    @admin.display(description="next retry", ordering="next_attempt_at")
+    def next_retry(self, delivery: StoreDelivery):
+        if delivery.status != D.RETRYING or delivery.next_attempt_at is None:
+            return "—"
+        when = date_format(timezone.localtime(delivery.next_attempt_at), "DATETIME_FORMAT")
+        return f"{when} (attempt {delivery.attempts + 1} of {MAX_ATTEMPTS})"
 
     @admin.display(description="note")
     def short_note(self, delivery: StoreDelivery):
@@ -142,7 +155,9 @@ class StoreDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def has_retry_permission(self, request) -> bool:
         return request.user.has_perm(RETRY_PERMISSION)
 
-    @admin.action(description="Retry the selected failed or flagged deliveries", permissions=["retry"])
+    @admin.action(
+        description="Retry the selected failed, flagged or retrying deliveries now", permissions=["retry"]
+    )
     def retry_deliveries(self, request, queryset):
         self.retry_and_report(request, list(queryset.order_by("pk")))
 
@@ -155,10 +170,9 @@ class StoreDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 request, f"Queued again: {', '.join(f'#{d.pk}' for d in retried)}.", messages.SUCCESS
             )
         if skipped:
+            listed = ", ".join(f"#{d.pk} ({d.status})" for d in skipped)
             self.message_user(
-                request,
-                f"Skipped, not failed or flagged: {', '.join(f'#{d.pk} ({d.status})' for d in skipped)}.",
-                messages.WARNING,
+                request, f"Skipped, not failed, flagged or retrying: {listed}.", messages.WARNING
             )
 
     def get_urls(self):
@@ -182,7 +196,7 @@ class StoreDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     def retry_view(self, request, object_id):
-        """POST: queue one failed or flagged delivery again (the detail page's Retry button)."""
+        """POST: queue one failed, flagged or retrying delivery again (the detail page's Retry button)."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         if not (self.has_view_permission(request) and self.has_retry_permission(request)):

@@ -306,7 +306,8 @@ class StoreDelivery(models.Model):
 
     A delivery is answered as soon as its row commits; a task processes it after. A duplicate (the
     same idempotency key) is answered 200 and not stored twice. Nothing is dropped: a payload that
-    cannot be read, or says something Livra cannot apply, is kept and flagged for a human.
+    cannot be read, or says something Livra cannot apply, is kept and flagged for a human; one whose
+    processing fails is retried with backoff ("retrying"), then kept as failed for a human.
     """
 
     class Status(models.TextChoices):
@@ -314,6 +315,7 @@ class StoreDelivery(models.Model):
         PROCESSED = "processed", "Processed"
         SKIPPED = "skipped", "Nothing to do (older than what Livra has)"
         FLAGGED = "flagged", "Flagged for a human"
+        RETRYING = "retrying", "Failed, to be retried automatically"
         FAILED = "failed", "Failed (can be retried)"
 
     store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="deliveries")
@@ -331,6 +333,8 @@ class StoreDelivery(models.Model):
     error = models.TextField(blank=True)
     error_trace = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # When a "retrying" delivery is due again (orders.services.ingest's backoff); empty otherwise.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -339,6 +343,14 @@ class StoreDelivery(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["store", "platform", "idempotency_key"], name="store_delivery_unique_key"
+            )
+        ]
+        indexes = [
+            # The drain and the sweep look for due retries among few rows, not the whole inbox.
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(status="retrying"),
+                name="store_delivery_retry_due_idx",
             )
         ]
         permissions = [("retry_storedelivery", "Can retry a store delivery")]

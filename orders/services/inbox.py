@@ -2,7 +2,8 @@
 
 Receiving is on the request path of every store webhook (Shopify allows 5 seconds and retries,
 WooCommerce disables a webhook that keeps failing), so it is one INSERT and, usually, one
-UPDATE-or-nothing on the drain's wakeup: processing happens in ``store_inbox_drain_task``.
+UPDATE-or-nothing on the drain's wakeup: processing happens in ``store_inbox_drain_task``. A
+delivery whose processing failed waits for its retry time; the minute's sweep wakes the drain for it.
 """
 
 import hashlib
@@ -11,6 +12,7 @@ import logging
 from datetime import timedelta
 
 from django.db import connection, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from orders.models import Store, StoreDelivery
@@ -80,15 +82,14 @@ def store_inbox_wake(force: bool = False) -> bool:
 
 
 def store_inbox_drain(batch_size: int = DRAIN_BATCH) -> int:
-    """Process up to ``batch_size`` received deliveries, oldest first, each in its own transaction;
-    wake another drain when there may be more. Returns how many this drain processed."""
-    from orders.services.ingest import store_delivery_process
+    """Process up to ``batch_size`` due deliveries (new ones, and failed ones whose retry time has
+    come), oldest first, each in its own transaction; wake another drain when there may be more.
+    Returns how many this drain processed."""
+    from orders.services.ingest import store_deliveries_due, store_delivery_process
 
     wakeup_clear(STORE_INBOX_DRAIN)
     waiting = list(
-        StoreDelivery.objects.filter(status=StoreDelivery.Status.RECEIVED)
-        .order_by("received_at", "pk")
-        .values_list("pk", flat=True)[:batch_size]
+        store_deliveries_due().order_by("received_at", "pk").values_list("pk", flat=True)[:batch_size]
     )
     # A delivery another drain holds is skipped (store_delivery_process locks with SKIP LOCKED).
     processed = sum(store_delivery_process(delivery_id) is not None for delivery_id in waiting)
@@ -98,12 +99,16 @@ def store_inbox_drain(batch_size: int = DRAIN_BATCH) -> int:
     return processed
 
 
+RETRYABLE = (StoreDelivery.Status.FAILED, StoreDelivery.Status.RETRYING, StoreDelivery.Status.FLAGGED)
+
+
 def store_delivery_retry(delivery: StoreDelivery, *, actor) -> bool:
-    """Queue a failed or flagged delivery again (admin's retry). False when it is not retryable."""
+    """Queue a failed, flagged or retrying delivery again now (admin's retry). False when it is not
+    retryable. A failed delivery retried by a person that fails again goes back to "failed"."""
     with transaction.atomic():
-        updated = StoreDelivery.objects.filter(
-            pk=delivery.pk, status__in=(StoreDelivery.Status.FAILED, StoreDelivery.Status.FLAGGED)
-        ).update(status=StoreDelivery.Status.RECEIVED)
+        updated = StoreDelivery.objects.filter(pk=delivery.pk, status__in=RETRYABLE).update(
+            status=StoreDelivery.Status.RECEIVED, next_attempt_at=None
+        )
         if updated:
             store_inbox_wake_on_commit(force=True)
     if updated:
@@ -112,11 +117,18 @@ def store_delivery_retry(delivery: StoreDelivery, *, actor) -> bool:
 
 
 def store_delivery_sweep() -> int:
-    """Wake the drain for deliveries whose wakeup was lost (celery-beat, every minute)."""
-    stuck = StoreDelivery.objects.filter(
-        status=StoreDelivery.Status.RECEIVED, received_at__lt=timezone.now() - LOST_TASK_GRACE
-    ).count()
-    if stuck:
-        logger.warning("store inbox sweep: %s deliveries waited too long, waking the drain", stuck)
+    """Wake the drain for deliveries whose wakeup was lost and for failed ones whose retry time has
+    come (celery-beat, every minute). Returns how many it woke the drain for."""
+    now = timezone.now()
+    stuck = Q(status=StoreDelivery.Status.RECEIVED, received_at__lt=now - LOST_TASK_GRACE)
+    due = Q(status=StoreDelivery.Status.RETRYING, next_attempt_at__lte=now)
+    counts = StoreDelivery.objects.filter(stuck | due).aggregate(
+        stuck=Count("pk", filter=stuck), due=Count("pk", filter=due)
+    )
+    if counts["stuck"]:
+        logger.warning("store inbox sweep: %s deliveries waited too long, waking the drain", counts["stuck"])
         store_inbox_wake(force=True)
-    return stuck
+    elif counts["due"]:
+        logger.info("store inbox sweep: %s failed deliveries due again, waking the drain", counts["due"])
+        store_inbox_wake()  # a drain already asked for (and not lost) retries them as well
+    return counts["stuck"] + counts["due"]

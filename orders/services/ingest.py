@@ -10,11 +10,14 @@ order's timeline and flags the delivery for a human.
 
 import json
 import logging
+import random
 import traceback
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from orders.errors import IllegalTransition
@@ -77,38 +80,81 @@ class IngestOutcome:
 
 
 # --- processing a stored delivery ----------------------------------------------------------------
+# A delivery whose processing raised (a bug, a lock timeout, a database that went away midway) is
+# tried again by itself, MAX_ATTEMPTS times in all, after about 1, 4, 16 and 60 minutes; then it is
+# "failed" and waits for a person. Flagged deliveries are not retried: the same input would say the
+# same thing again.
+MAX_ATTEMPTS = 5
+RETRY_FIRST_DELAY = timedelta(minutes=1)
+RETRY_GROWTH = 4
+RETRY_MAX_DELAY = timedelta(hours=1)
+
+
+def store_deliveries_due(now: datetime | None = None) -> QuerySet[StoreDelivery]:
+    """What the inbox drain processes: new deliveries, and failed ones whose retry time has come."""
+    now = now or timezone.now()
+    return StoreDelivery.objects.filter(
+        Q(status=StoreDelivery.Status.RECEIVED)
+        | Q(status=StoreDelivery.Status.RETRYING, next_attempt_at__lte=now)
+    )
+
+
+def store_delivery_retry_delay(attempts: int) -> timedelta:
+    """How long after its ``attempts``-th failed attempt a delivery is tried again: exponential, and
+    a random half to all of it (jitter), so that deliveries failed together do not return together."""
+    ceiling = min(RETRY_MAX_DELAY, RETRY_FIRST_DELAY * RETRY_GROWTH ** (attempts - 1))
+    return ceiling * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
+
+
 def store_delivery_process(delivery_id: int) -> StoreDelivery | None:
-    """Process one inbox row: read it, apply what it says, record how it went. Never loses it."""
+    """Process one due inbox row: read it, apply what it says, record how it went. Never loses it.
+
+    The row stays locked until its outcome is recorded, so no two workers process it at once.
+    """
     with transaction.atomic():
         delivery = (
-            StoreDelivery.objects.select_for_update(skip_locked=True, of=("self",))
+            store_deliveries_due()
+            .select_for_update(skip_locked=True, of=("self",))
             .select_related("store")
-            .filter(pk=delivery_id, status=StoreDelivery.Status.RECEIVED)
+            .filter(pk=delivery_id)
             .first()
         )
         if delivery is None:
-            return None  # processed already, or another worker has it
+            return None  # processed already, not due yet, or another worker has it
         delivery.attempts += 1
         try:
             # A savepoint: a failure undoes the delivery's effects, not the record of the failure.
             with transaction.atomic():
                 outcome = _apply_delivery(delivery)
-        except Exception as exc:  # a bug or bad data we did not foresee: keep it, show it, allow a retry
+        except Exception as exc:  # a bug or bad data we did not foresee: keep it, show it, retry it
             logger.exception(
-                "store delivery failed delivery_id=%s platform=%s", delivery.pk, delivery.platform
+                "store delivery failed delivery_id=%s platform=%s attempt=%s",
+                delivery.pk,
+                delivery.platform,
+                delivery.attempts,
             )
-            delivery.status = StoreDelivery.Status.FAILED
-            delivery.error = f"{type(exc).__name__}: {exc}"[:2000]
-            delivery.error_trace = traceback.format_exc()[-10000:]
+            _record_failure(delivery, exc)
         else:
             delivery.status = _status_for(outcome)
             delivery.order = outcome.order
             delivery.notes = outcome.notes
             delivery.error = delivery.error_trace = ""
+            delivery.next_attempt_at = None
         delivery.processed_at = timezone.now()
         delivery.save()
     logger.info("store delivery processed delivery_id=%s status=%s", delivery.pk, delivery.status)
     return delivery
+
+
+def _record_failure(delivery: StoreDelivery, exc: Exception) -> None:
+    delivery.error = f"{type(exc).__name__}: {exc}"[:2000]
+    delivery.error_trace = traceback.format_exc()[-10000:]
+    if delivery.attempts < MAX_ATTEMPTS:
+        delivery.status = StoreDelivery.Status.RETRYING
+        delivery.next_attempt_at = timezone.now() + store_delivery_retry_delay(delivery.attempts)
+    else:
+        delivery.status = StoreDelivery.Status.FAILED
+        delivery.next_attempt_at = None
 
 
 def _status_for(outcome: IngestOutcome) -> str:

@@ -2,14 +2,18 @@
 
 import itertools
 import json
+from datetime import datetime
 from html import escape
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 
 from orders.models import StoreDelivery
+from orders.services.ingest import MAX_ATTEMPTS
 from tests.factories import OrderFactory, StoreFactory, UserFactory, grant
 
 pytestmark = pytest.mark.django_db
@@ -102,9 +106,20 @@ def test_the_inbox_lists_deliveries_with_their_status_attempts_order_and_error(c
     assert escape("KeyError: 'id'") in page
 
 
+def test_the_inbox_shows_when_a_retrying_delivery_is_tried_again_and_which_attempt_that_is(client):
+    due = timezone.make_aware(datetime(2026, 12, 3, 14, 5), timezone.get_default_timezone())
+    failed_delivery(status=D.RETRYING, attempts=2, next_attempt_at=due)
+    viewer(client)
+
+    page = client.get(changelist_url()).content.decode()
+
+    assert f"{date_format(due, 'DATETIME_FORMAT')} (attempt 3 of {MAX_ATTEMPTS})" in page
+
+
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
+        ({"status__exact": "retrying"}, {"retrying"}),
         ({"status__exact": "failed"}, {"failed"}),
         ({"status__exact": "flagged"}, {"flagged"}),
         ({"status__exact": "processed"}, {"processed"}),
@@ -115,6 +130,7 @@ def test_the_inbox_lists_deliveries_with_their_status_attempts_order_and_error(c
 def test_the_inbox_filters_by_status_platform_and_topic(client, query, expected):
     deliveries = {
         "failed": failed_delivery(),
+        "retrying": failed_delivery(status=D.RETRYING, next_attempt_at=timezone.now()),
         "flagged": delivery(status=D.FLAGGED, notes=["unknown topic"]),
         "processed": delivery(status=D.PROCESSED),
         "woocommerce": delivery(platform="woocommerce", topic="order.updated", status=D.SKIPPED),
@@ -286,7 +302,7 @@ def test_the_retry_action_reports_deliveries_that_are_not_failed_or_flagged_as_s
 
     processed.refresh_from_db()
     assert (processed.status, processed.attempts) == (D.PROCESSED, 1)
-    assert f"Skipped, not failed or flagged: #{processed.pk} (processed)." in flashed(response)
+    assert f"Skipped, not failed, flagged or retrying: #{processed.pk} (processed)." in flashed(response)
     assert f"Queued again: #{failed.pk}." in flashed(response)
 
 
@@ -326,8 +342,9 @@ def test_the_retry_button_processes_a_flagged_delivery_again(client, django_capt
     assert (item.status, item.attempts) == (D.FLAGGED, 2)
 
 
-def test_the_retry_button_is_on_the_page_of_a_failed_delivery(client):
-    item = failed_delivery()
+@pytest.mark.parametrize("status", [D.FAILED, D.RETRYING, D.FLAGGED])
+def test_the_retry_button_is_on_the_page_of_a_delivery_that_failed_or_was_flagged(client, status):
+    item = failed_delivery(status=status)
     retrier(client)
 
     page = client.get(change_url(item)).content.decode()
@@ -386,4 +403,4 @@ def test_retrying_a_processed_delivery_from_its_page_is_reported_as_skipped(clie
 
     item.refresh_from_db()
     assert (item.status, item.attempts) == (D.PROCESSED, 1)
-    assert f"Skipped, not failed or flagged: #{item.pk} (processed)." in flashed(response)
+    assert f"Skipped, not failed, flagged or retrying: #{item.pk} (processed)." in flashed(response)

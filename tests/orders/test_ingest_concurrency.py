@@ -4,6 +4,7 @@ import threading
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from orders.models import Order, StoreDelivery
 from orders.services.ingest import store_delivery_process
@@ -69,4 +70,25 @@ def test_one_delivery_processed_by_two_workers_at_once_is_processed_once():
 
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("processed", 1)
+    assert Order.objects.filter(store=store).count() == 1
+
+
+def test_a_failed_delivery_due_again_taken_by_two_workers_at_once_is_processed_once():
+    store = StoreFactory(platform_secret=SHOPIFY_SECRET)
+    delivery = StoreDelivery.objects.create(
+        store=store,
+        platform="shopify",
+        topic="orders/create",
+        idempotency_key="k",
+        headers={},
+        body=fixture("shopify/orders_create.json"),
+        status=StoreDelivery.Status.RETRYING,
+        attempts=1,
+        next_attempt_at=timezone.now(),
+    )
+
+    run_side_by_side(lambda: store_delivery_process(delivery.pk), lambda: store_delivery_process(delivery.pk))
+
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("processed", 2)
     assert Order.objects.filter(store=store).count() == 1
