@@ -80,10 +80,11 @@ class IngestOutcome:
 
 
 # --- processing a stored delivery ----------------------------------------------------------------
-# A delivery whose processing raised (a bug, a lock timeout, a database that went away midway) is
-# tried again by itself, MAX_ATTEMPTS times in all, after about 1, 4, 16 and 60 minutes; then it is
-# "failed" and waits for a person. Flagged deliveries are not retried: the same input would say the
-# same thing again.
+# A delivery whose processing raised (a bug, a lock or statement timeout) is tried again by itself,
+# MAX_ATTEMPTS times in all, after about 1, 4, 16 and 60 minutes; then it is "failed" and waits for a
+# person. Flagged deliveries are not retried: the same input would say the same thing again. (An
+# attempt whose outcome cannot be recorded, the database gone, leaves the row as it was: the sweep
+# wakes the drain for it again.)
 MAX_ATTEMPTS = 5
 RETRY_FIRST_DELAY = timedelta(minutes=1)
 RETRY_GROWTH = 4
