@@ -15,18 +15,20 @@ logger = logging.getLogger(__name__)
 
 
 def task_publish(task, *args, countdown: float | None = None) -> bool:
-    """Publish ``task`` (ids as ``args``: they are logged nowhere, but keep customers' details out
-    of the broker too) and say whether the broker took it.
+    """Publish ``task`` with ``args`` and say whether the broker took it.
 
-    Every after-commit publish goes through here. What it asks for is committed already and a beat
-    sweep finds it if the task never comes, so a broker that is down or frozen must not turn the
-    committed change into an error: the publish fails within the broker's timeouts (settings),
-    is logged, and the caller carries on.
+    Every publish made after a commit goes through here. The change it follows is committed, so a
+    broker that is down or frozen must not turn it into an error: the publish gives up within the
+    broker's timeouts (settings), is logged, and the caller carries on; the beat sweeps find the
+    work it was for (callers whose work no sweep finds say what they do instead).
     """
     try:
         task.apply_async(args, countdown=countdown)
     except OperationalError as exc:  # kombu's wrapper for whatever the transport raised
-        logger.warning("task not published, left to the beat sweeps task=%s error=%s", task.name, exc)
+        # The error's class only (ConnectionError, TimeoutError, ReadOnlyError…): a Redis error
+        # reply can quote the command, and the command carries the task's arguments.
+        error = type(exc.__cause__ or exc).__name__
+        logger.warning("task not published, left to the beat sweeps task=%s error=%s", task.name, error)
         return False
     return True
 

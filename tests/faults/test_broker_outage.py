@@ -294,7 +294,7 @@ def test_an_unclear_reply_still_puts_the_order_in_the_queue_while_the_broker_is_
 
 
 @pytest.mark.django_db
-def test_the_sandbox_phone_says_a_reply_was_not_sent_while_the_broker_is_away(client, broker_away):
+def test_the_sandbox_phone_says_a_reply_was_not_sent_while_the_broker_is_away(client, broker_away, caplog):
     order = order_in_status(OrderStatus.AWAITING_CONFIRMATION)
     client.force_login(UserFactory(groups=["Confirmation agent"]))
 
@@ -305,3 +305,7 @@ def test_the_sandbox_phone_says_a_reply_was_not_sent_while_the_broker_is_away(cl
 
     assert response.status_code == 503
     assert "try again" in response.content.decode()
+    # The log names the task, not what it carried (the reply, with the customer's number).
+    [refused] = [record.getMessage() for record in caplog.records if "not published" in record.getMessage()]
+    assert "task=messaging.sandbox_reply_post" in refused
+    assert order.customer.phone.removeprefix("+") not in refused
