@@ -167,7 +167,8 @@ def test_orders_that_arrive_while_redis_is_away_are_answered_kept_and_told_once_
     with time_machine.travel(timezone.now() + SWEEP_GRACE_PASSED):
         assert store_delivery_sweep() == 3
         assert outbox_sweep().kicked == 1
-    wait_for(settled, timeout=30, what="the worker to process the deliveries and send their messages")
+    # (the worker reconnects within 30 s of Redis coming back: kombu backs off up to 30 s)
+    wait_for(settled, timeout=60, what="the worker to process the deliveries and send their messages")
     assert StoreDelivery.objects.filter(status=StoreDelivery.Status.PROCESSED).count() == 6
     # and each customer got each message once: a confirmation request, and for the first order
     # the confirmation too
