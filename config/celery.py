@@ -28,7 +28,7 @@ def task_publish(task, *args, countdown: float | None = None) -> bool:
         # The error's class only (ConnectionError, TimeoutError, ReadOnlyError…): a Redis error
         # reply can quote the command, and the command carries the task's arguments.
         error = type(exc.__cause__ or exc).__name__
-        logger.warning("task not published, left to the beat sweeps task=%s error=%s", task.name, error)
+        logger.warning("task not published, the broker is unavailable task=%s error=%s", task.name, error)
         return False
     return True
 
