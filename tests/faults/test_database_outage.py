@@ -64,8 +64,8 @@ def livra(tmp_path, twilio):
     started = []
     try:
         for process in (web, worker, beat):
+            started.append(process)  # stopped below even if its start fails half-way
             process.start()
-            started.append(process)
         yield web
     finally:
         for process in reversed(started):
