@@ -5,7 +5,8 @@ A status entry (``orders.signals.status_entered``, sent once the status and its 
 inside the change's transaction) starts the status's timers and runs its entry rules right there:
 what they write, the customer's outbox rows too, commits or rolls back with the status change
 (the one seam, architecture.md), and a rule may move the order on again (a new COD order is asked
-to confirm). Replies and exhausted notifications run their rules after commit, in a task.
+to confirm). Replies and exhausted notifications run their rules after commit, in a task (in
+the process that committed when the broker is away).
 """
 
 import logging
@@ -19,10 +20,12 @@ from automations.models import Rule, Trigger
 from automations.services.defaults import default_rules_create
 from automations.services.engine import (
     entry_rules_run,
+    rules_run_for_event,
     status_entry_rules,
     timers_for_status_entry,
     timers_restart_shipment_stale,
 )
+from config.celery import task_publish
 from messaging.signals import customer_replied, notification_exhausted
 from orders.models import Order, OrderEvent, Store
 from orders.signals import shipment_reported, status_entered
@@ -92,4 +95,12 @@ def default_rules_for_new_store(sender, instance, created, raw=False, **kwargs):
 def _run_after_commit(order_id: int, trigger: str, key: str, status_version: int | None, **match) -> None:
     from automations.tasks import rules_run_task
 
-    transaction.on_commit(lambda: rules_run_task.delay(order_id, trigger, key, status_version, match))
+    def run() -> None:
+        if not task_publish(rules_run_task, order_id, trigger, key, status_version, match):
+            # No sweep looks for these events later: with the broker away the rules run here, in
+            # their own short transaction, rather than never. Should the broker have taken the
+            # task after all (its answer lost), the run is repeated: notifications and moves are
+            # keyed and happen once, a team alert may be posted twice.
+            rules_run_for_event(order_id, trigger, key=key, status_version=status_version, **match)
+
+    transaction.on_commit(run)

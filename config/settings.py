@@ -140,10 +140,32 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         # The default (1 s) lets a demo worker take one message a second; the folder is local.
         "polling_interval": 0.1,
     }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # kombu's Redis transport with the fix that keeps a worker alive when Redis goes away.
+    CELERY_BROKER_TRANSPORT = "config.redis_transport:Transport"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Without these a publish to a Redis that is frozen, failing over or behind a dead network
+        # path waits forever, and so does the webhook that committed before it. BRPOP waits 1 s
+        # (the polling interval), so a read may take that long on a healthy server.
+        "socket_connect_timeout": 2,
+        "socket_timeout": 2,
+    }
+# Publishes are made after their commit and must not hold up the request that committed: one
+# attempt (redis-py replaces a pooled connection that a Redis restart closed), failing within the
+# timeouts above when the broker is away; config.celery.task_publish logs it and the beat sweeps
+# pick up the work (Celery's default retries three times, ~8 s on a frozen Redis).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 0}
+# The worker and beat wait for the broker however long it is away (Celery gives up after 100
+# attempts, ~45 minutes, and the worker exits).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "livra")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# A task running when the broker connection drops carries on: its work is in the database, and
+# cancelling it could cut a provider call mid-request (an outcome nobody knows, never resent).
+# Celery 6 turns this on by default.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

@@ -23,15 +23,16 @@ from datetime import datetime
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
-from django.db import transaction
 from django.db.models import Count, Exists, Max, OuterRef
-from django.http import HttpResponseBadRequest, JsonResponse
+from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from config.celery import task_publish
 from messaging.models import Channel, InboundMessage, Message
+from messaging.sandbox_tasks import sandbox_reply_post_task
 from orders.models import Customer, Order
 from orders.transitions import OrderStatus
 
@@ -218,14 +219,11 @@ def phone_reply(request, customer_id: int):
     if isinstance(reply, str):
         return HttpResponseBadRequest(reply)
     body = json.dumps({"id": f"SBIN{uuid.uuid4().hex}", "from": customer.phone, **reply}, ensure_ascii=False)
-    store_slug = customer.store.slug
-
-    def post_reply():
-        from messaging.sandbox_tasks import sandbox_reply_post_task
-
-        sandbox_reply_post_task.delay(store_slug, body)
-
-    transaction.on_commit(post_reply)
+    if not task_publish(sandbox_reply_post_task, customer.store.slug, body):
+        # Nothing was written: the agent can simply send it again.
+        return HttpResponse(
+            "the worker queue is unavailable, try again in a moment", status=503, content_type="text/plain"
+        )
     logger.info("sandbox reply queued customer_id=%s user_id=%s", customer.pk, request.user.pk)
     return JsonResponse({"queued": True}, status=202)
 

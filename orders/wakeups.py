@@ -7,6 +7,11 @@ the drain looked finds the wakeup gone and publishes the next drain; a row commi
 seen by the drain. A wakeup older than ``STALE_AFTER`` (its task was lost with a broker outage)
 no longer holds anyone back, and each drain's sweep wakes it anyway.
 
+A publish the broker refuses (``config.celery.task_publish``: logged, never raised into the
+request that committed) leaves its wakeup in place: for ``STALE_AFTER`` later commits do not try
+again, so a broker that is away costs one publish attempt per drain every few seconds rather
+than one per request, and the next commit after that publishes afresh.
+
 Where: orders, because every app may depend on orders (messaging drains the outbox with it).
 """
 
@@ -15,6 +20,7 @@ from datetime import timedelta
 from django.db import connection
 from django.utils import timezone
 
+from config.celery import task_publish
 from orders.models import Wakeup
 
 STALE_AFTER = timedelta(seconds=10)
@@ -31,7 +37,7 @@ _REQUEST_SQL = (
 
 def wakeup_request(name: str, task, *, force: bool = False) -> bool:
     """Publish ``task`` (a Celery task taking no arguments) unless a wakeup of ``name`` is pending
-    (``force``: publish anyway). Returns whether it was published. Call after commit."""
+    (``force``: publish anyway). Returns whether the broker took it. Call after commit."""
     now = timezone.now()
     stale = connection.ops.adapt_datetimefield_value(now - STALE_AFTER)
     with connection.cursor() as cursor:
@@ -46,8 +52,7 @@ def wakeup_request(name: str, task, *, force: bool = False) -> bool:
             requested = cursor.fetchone() is not None
     if not (requested or force):
         return False
-    task.delay()
-    return True
+    return task_publish(task)
 
 
 def wakeup_clear(name: str) -> None:

@@ -244,16 +244,31 @@ class IdleQueue:
 
 
 @contextmanager
-def publish_for_real_to(queue: str) -> Iterator[None]:
+def publish_for_real_to(queue: str, broker_url: str | None = None) -> Iterator[None]:
+    """Tasks this process publishes go to ``queue`` (on ``broker_url``, if given) instead of running
+    inline."""
     # Router.route reads task_default_queue on every publish, so this redirects .delay() too.
     default_queue = celery_app.conf.task_default_queue
     celery_app.conf.task_always_eager = False
     celery_app.conf.task_default_queue = queue
+    if broker_url:
+        _publish_to_broker(broker_url)
     try:
         yield
     finally:
+        if broker_url:
+            _publish_to_broker(None)
         celery_app.conf.task_default_queue = default_queue
         celery_app.conf.task_always_eager = True
+
+
+def _publish_to_broker(url: str | None) -> None:
+    # Publishing reads broker_write_url before broker_url, which $CELERY_BROKER_URL overrides. The
+    # app keeps connection and producer pools for the URL it used first: drop them (as Celery does
+    # after a fork) so that the next publish connects to ``url`` (None: back to broker_url).
+    celery_app.conf.broker_write_url = url
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
 
 
 @pytest.fixture(scope="session")

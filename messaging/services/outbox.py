@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from config.celery import task_publish
 from messaging.events import URGENT_EVENTS
 from messaging.models import (
     Channel,
@@ -131,10 +132,11 @@ def message_create(
 
 
 def message_retry_on_commit(message_id: int, countdown: float) -> None:
-    """Send ``message_id`` again in ``countdown`` seconds, once this transaction commits."""
+    """Send ``message_id`` again in ``countdown`` seconds, once this transaction commits (if the
+    broker is away, the outbox sweep sends it once it is due: it is queued with its retry time)."""
     from messaging.tasks import message_send_task
 
-    transaction.on_commit(lambda: message_send_task.apply_async((message_id,), countdown=countdown))
+    transaction.on_commit(lambda: task_publish(message_send_task, message_id, countdown=countdown))
 
 
 # --- sending (messaging.services.dispatch claims, calls the provider and records) ---------------

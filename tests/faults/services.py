@@ -7,6 +7,7 @@ the test database's connections with ``pg_terminate_backend`` (the server itself
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -86,6 +87,16 @@ class RedisServer:
         if self._process is not None and self._process.poll() is None:
             self._process.kill()
             self._process.wait(START_TIMEOUT)
+
+    def freeze(self) -> None:
+        """Stopped, not gone (SIGSTOP): connections open and commands are taken, but nothing is
+        answered, as with a Redis that hangs or a network path that drops packets."""
+        if self.running():
+            self._process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        if self.running():
+            self._process.send_signal(signal.SIGCONT)
 
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
