@@ -8,7 +8,6 @@ cancel for a parcel already out, an unknown shipment status) changes nothing, is
 order's timeline and flags the delivery for a human.
 """
 
-import json
 import logging
 import traceback
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from orders import untrusted_json
 from orders.errors import IllegalTransition
 from orders.models import Order, OrderEvent, OrderItem, Store, StoreDelivery
 from orders.platforms import IncomingOrder, MalformedPayload, StoreAction, UnknownTopic, get_platform
@@ -121,8 +121,8 @@ def _status_for(outcome: IngestOutcome) -> str:
 
 def _apply_delivery(delivery: StoreDelivery) -> IngestOutcome:
     try:
-        payload = json.loads(bytes(delivery.body))
-    except ValueError as exc:  # UnicodeDecodeError included
+        payload = untrusted_json.loads(bytes(delivery.body))
+    except ValueError as exc:  # UnicodeDecodeError and JSONTooDeep included
         return _flagged(f"the body is not JSON: {exc}")
     platform = get_platform(delivery.platform)
     try:
