@@ -156,14 +156,25 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_DB_REUSE_MAX = int(os.environ.get("CELERY_DB_REUSE_MAX", "1000"))
 
 # --- Logging: no payloads, no PII; event ids and order ids only ------------------------------
+# Request lines are logged with their query values redacted (?q=*): config/access_log.py, which
+# gunicorn's access log uses too (Procfile).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"redact_request_line": {"()": "config.access_log.RedactRequestLineFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # runserver's request log (`GET /admin/?q=0612… HTTP/1.1`); Django's own config of it is
+        # replaced, so it names its handler and level again.
+        "django.server": {
+            "handlers": ["console"],
+            "filters": ["redact_request_line"],
+            "level": "INFO",
+            "propagate": False,
+        },
         # Provider SDKs log request headers (API keys) and bodies (phones, texts) at DEBUG.
         "python_http_client": {"level": "INFO"},
         "twilio.http_client": {"level": "WARNING"},
