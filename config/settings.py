@@ -41,7 +41,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -201,9 +200,10 @@ LIVRA_STORE_WEBHOOK_MAX_BYTES = int(os.environ.get("LIVRA_STORE_WEBHOOK_MAX_BYTE
 # --- REST API (orders/api) ----------------------------------------------------------------------
 REST_FRAMEWORK = {
     # Token first: an unauthenticated call gets 401 with `WWW-Authenticate: Token`. The session
-    # serves the browsable API and Swagger UI to users logged in to admin.
+    # serves the browsable API and Swagger UI to users logged in to admin. Tokens are Livra's,
+    # stored hashed (orders/api/models.py), not rest_framework.authtoken's clear-text keys.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "orders.api.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

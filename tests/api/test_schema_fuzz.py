@@ -18,11 +18,11 @@ from django.urls import reverse
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from schemathesis.checks import not_a_server_error
 
 from config.wsgi import application
+from orders.api.tokens import api_token_create
 from tests.api.conftest import member_of
 from tests.factories import OrderFactory, StoreFactory, order_in_status
 
@@ -74,8 +74,8 @@ def fuzzed_store():
         order_in_status(status, store=store) for status in ("awaiting_confirmation", "confirmed", "shipped")
     ]
     user = member_of(store)
-    token, _ = Token.objects.get_or_create(user=user)
-    return {"store": store, "orders": orders, "authorization": f"Token {token.key}"}
+    _token, key = api_token_create(user, name="fuzz")
+    return {"store": store, "orders": orders, "authorization": f"Token {key}"}
 
 
 @pytest.mark.django_db
