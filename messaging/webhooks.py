@@ -84,7 +84,8 @@ def _store_raw(request, provider: str, kind: str) -> ProviderWebhook | None:
                 kind=kind,
                 dedup_key=f"{kind}:{hashlib.sha256(body).hexdigest()}",
                 headers={h: request.headers[h] for h in KEPT_HEADERS if h in request.headers},
-                body=body.decode("utf-8", errors="replace"),
+                # PostgreSQL's text holds no NUL: kept as U+FFFD, like bytes that are not UTF-8.
+                body=body.decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
             )
     except IntegrityError:
         return None  # a redelivery: answered 200, not applied twice

@@ -35,6 +35,21 @@ def test_a_signed_body_of_5000_nested_brackets_is_kept_and_flagged(client, store
     assert "nested deeper than 64 levels" in webhook.flag_reason
 
 
+def test_a_signed_body_with_a_nul_byte_is_kept_and_flagged_not_a_server_error(client, store):
+    body = b'{"id": "SBIN-1", "channel": "sms", "from": "\x00"}'
+
+    response = client.post(
+        reverse("messaging:provider-inbound", args=["sandbox", store.slug]),
+        body,
+        content_type="application/json",
+        **{SIGNATURE_META: sandbox_signature(body)},
+    )
+
+    assert response.status_code == 200
+    webhook = ProviderWebhook.objects.get()
+    assert (webhook.flagged, webhook.body) == (True, '{"id": "SBIN-1", "channel": "sms", "from": "\ufffd"}')
+
+
 @pytest.mark.parametrize(
     ("provider", "slug", "status", "detail"),
     [
