@@ -13,7 +13,7 @@ import traceback
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
 from orders import untrusted_json
@@ -93,6 +93,13 @@ def store_delivery_process(delivery_id: int) -> StoreDelivery | None:
             # A savepoint: a failure undoes the delivery's effects, not the record of the failure.
             with transaction.atomic():
                 outcome = _apply_delivery(delivery)
+        except DataError as exc:
+            # A value the columns cannot hold (a number too long, an amount too large): bad input
+            # that no retry fixes, like a malformed payload; the database's first line says which.
+            logger.warning("store delivery flagged delivery_id=%s: a value does not fit", delivery.pk)
+            outcome = _flagged(f"a value does not fit Livra's columns: {str(exc).splitlines()[0][:300]}")
+            delivery.status, delivery.notes = _status_for(outcome), outcome.notes
+            delivery.error = delivery.error_trace = ""
         except Exception as exc:  # a bug or bad data we did not foresee: keep it, show it, allow a retry
             logger.exception(
                 "store delivery failed delivery_id=%s platform=%s", delivery.pk, delivery.platform

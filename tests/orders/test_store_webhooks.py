@@ -226,6 +226,18 @@ def test_a_signed_order_placed_at_an_offset_no_zone_has_is_flagged_not_failed(st
     assert not Order.objects.exists()
 
 
+@pytest.mark.parametrize(("field", "value"), [("name", "#" + "9" * 60), ("currency", "MOROCCAN DIRHAM")])
+def test_a_signed_order_with_a_value_too_big_for_its_column_is_flagged_not_failed(store, post, field, value):
+    body = with_field(fixture("shopify/orders_create.json"), **{field: value})
+
+    post("shopify", store, body, shopify_headers(body))
+
+    delivery = StoreDelivery.objects.get()
+    assert delivery.status == "flagged", delivery.error
+    assert delivery.notes[0].startswith("a value does not fit Livra's columns: value too long")
+    assert not Order.objects.exists()
+
+
 def test_a_payload_over_the_size_limit_is_refused_with_413(store, post, settings):
     settings.LIVRA_STORE_WEBHOOK_MAX_BYTES = 10_000
     body = with_field(fixture("shopify/orders_create.json"), note="x" * 20_000)
