@@ -2,8 +2,9 @@
 
 Shopify gives a delivery 5 seconds and WooCommerce disables a webhook after a few failures, so
 the request does the least that makes the delivery safe: it checks the signature over the raw
-body, writes one inbox row (a duplicate is answered 200 and not stored again) and returns. Every refusal
-is JSON, ``{"detail": …}`` as the REST API's; a signed body is stored whatever it holds.
+body, writes one inbox row (a duplicate is answered 200 and not stored again) and returns.
+Every refusal is JSON, ``{"detail": …}`` as the REST API's; a signed body is stored whatever it
+holds.
 """
 
 import logging
