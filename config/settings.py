@@ -41,7 +41,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -178,14 +177,25 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_DB_REUSE_MAX = int(os.environ.get("CELERY_DB_REUSE_MAX", "1000"))
 
 # --- Logging: no payloads, no PII; event ids and order ids only ------------------------------
+# Request lines are logged with their query values redacted (?q=*): config/access_log.py, which
+# gunicorn's access log uses too (Procfile).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"redact_request_line": {"()": "config.access_log.RedactRequestLineFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # runserver's request log (`GET /admin/?q=0612… HTTP/1.1`); Django's own config of it is
+        # replaced, so it names its handler and level again.
+        "django.server": {
+            "handlers": ["console"],
+            "filters": ["redact_request_line"],
+            "level": "INFO",
+            "propagate": False,
+        },
         # Provider SDKs log request headers (API keys) and bodies (phones, texts) at DEBUG.
         "python_http_client": {"level": "INFO"},
         "twilio.http_client": {"level": "WARNING"},
@@ -212,12 +222,15 @@ LIVRA_STORE_WEBHOOK_MAX_BYTES = int(os.environ.get("LIVRA_STORE_WEBHOOK_MAX_BYTE
 # --- REST API (orders/api) ----------------------------------------------------------------------
 REST_FRAMEWORK = {
     # Token first: an unauthenticated call gets 401 with `WWW-Authenticate: Token`. The session
-    # serves the browsable API and Swagger UI to users logged in to admin.
+    # serves the browsable API and Swagger UI to users logged in to admin. Tokens are Livra's,
+    # stored hashed (orders/api/models.py), not rest_framework.authtoken's clear-text keys.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "orders.api.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Bodies nest (customer, items): JSON only, read without recursing on it.
+    "DEFAULT_PARSER_CLASSES": ["orders.api.parsers.UntrustedJSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",

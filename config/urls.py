@@ -16,3 +16,9 @@ urlpatterns = [
     # REST API, its OpenAPI schema (/api/schema/) and Swagger UI (/api/docs/).
     path("api/", include("orders.api.urls")),
 ]
+
+# JSON under /api/ and /webhooks/, Django's pages elsewhere (config/errors.py).
+handler400 = "config.errors.bad_request"
+handler403 = "config.errors.permission_denied"
+handler404 = "config.errors.page_not_found"
+handler500 = "config.errors.server_error"

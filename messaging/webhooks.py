@@ -1,15 +1,16 @@
 """Provider webhooks (delivery receipts and inbound messages), one view for every provider.
 
 Verify the signature over the raw body, store the request raw (deduplicated), then apply it.
-A bad signature is refused with 403 and logged without the payload. Nothing accepted is lost:
-an unknown message id or an unreadable payload is kept and flagged for ops.
+A bad signature is refused with 403 and logged without the payload; every refusal is JSON,
+``{"detail": …}`` as the REST API's. Nothing accepted is lost: an unknown message id or an
+unreadable payload (not JSON, nested too deep…) is kept and flagged for ops.
 """
 
 import hashlib
 import logging
 
 from django.db import IntegrityError, transaction
-from django.http import Http404, HttpResponse, HttpResponseForbidden, HttpResponseNotAllowed
+from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
@@ -37,10 +38,10 @@ def provider_webhook(request, provider: str, store_slug: str, kind: str):
     try:
         impl = get_provider(provider)
     except LookupError:
-        raise Http404("unknown provider") from None
+        return JsonResponse({"detail": "Unknown provider."}, status=404)
     store = Store.objects.filter(slug=store_slug).first()
     if store is None:
-        raise Http404("no such store")
+        return JsonResponse({"detail": "Unknown store."}, status=404)
     configs = [
         ProviderConfig(row.provider, row.sender, row.credentials_env_prefix)
         for row in ChannelProvider.objects.filter(store=store, provider=provider).order_by("id")
@@ -49,18 +50,23 @@ def provider_webhook(request, provider: str, store_slug: str, kind: str):
         # Routing falls back to the sandbox for unconfigured channels; its webhooks come along.
         configs = [ProviderConfig(DEFAULT_PROVIDER)]
     if not configs:
-        raise Http404("no such provider for this store")
+        return JsonResponse({"detail": "This store does not use this provider."}, status=404)
 
     if request.method == "GET" and hasattr(impl, "challenge"):
-        return impl.challenge(request, configs[0]) or HttpResponseForbidden()
+        handshake = impl.challenge(request, configs[0])
+        if handshake is None or handshake.status_code >= 400:
+            return JsonResponse({"detail": "Wrong mode or verify token."}, status=403)
+        return handshake
     if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
+        answer = JsonResponse({"detail": f'Method "{request.method}" not allowed.'}, status=405)
+        answer["Allow"] = "POST"
+        return answer
     # A store may use one provider on two channels with two accounts: any of its rows may sign.
     if not any(impl.verify(request, config) for config in configs):
         logger.warning(
             "provider webhook refused: bad signature provider=%s store=%s kind=%s", provider, store_slug, kind
         )
-        return HttpResponseForbidden("bad signature")
+        return JsonResponse({"detail": "Bad signature."}, status=403)
 
     webhook = _store_raw(request, provider, kind)
     if webhook is not None:
@@ -78,7 +84,8 @@ def _store_raw(request, provider: str, kind: str) -> ProviderWebhook | None:
                 kind=kind,
                 dedup_key=f"{kind}:{hashlib.sha256(body).hexdigest()}",
                 headers={h: request.headers[h] for h in KEPT_HEADERS if h in request.headers},
-                body=body.decode("utf-8", errors="replace"),
+                # PostgreSQL's text holds no NUL: kept as U+FFFD, like bytes that are not UTF-8.
+                body=body.decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
             )
     except IntegrityError:
         return None  # a redelivery: answered 200, not applied twice

@@ -340,3 +340,4 @@ class OrderAdmin(PhoneSearchMixin, admin.ModelAdmin):
 
 # The store pages and the store inbox have their own modules; importing them registers them.
 from orders import delivery_admin, store_admin  # noqa: E402, F401
+from orders.api import token_admin  # noqa: E402, F401

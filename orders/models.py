@@ -368,3 +368,7 @@ class Wakeup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} requested at {self.requested_at:%H:%M:%S}"
+
+
+# The API's tokens live with the API (orders/api/models.py); imported here so Django sees the model.
+from orders.api.models import ApiToken  # noqa: E402, F401

@@ -3,6 +3,8 @@
 Shopify gives a delivery 5 seconds and WooCommerce disables a webhook after a few failures, so
 the request does the least that makes the delivery safe: it checks the signature over the raw
 body, writes one inbox row (a duplicate is answered 200 and not stored again) and returns.
+Every refusal is JSON, ``{"detail": …}`` as the REST API's; a signed body is stored whatever it
+holds.
 """
 
 import logging
@@ -12,7 +14,6 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 
 from orders.platforms import PingDelivery, get_platform, platform_names
 from orders.services.inbox import store_delivery_receive
@@ -22,18 +23,21 @@ logger = logging.getLogger(__name__)
 
 
 @csrf_exempt
-@require_POST
 def store_webhook(request, platform: str, store_slug: str):
+    if request.method != "POST":
+        answer = JsonResponse({"detail": f'Method "{request.method}" not allowed.'}, status=405)
+        answer["Allow"] = "POST"
+        return answer
     if platform not in platform_names():
-        return JsonResponse({"error": f"unknown platform {platform!r}"}, status=404)
+        return JsonResponse({"detail": f"Unknown platform {platform!r}."}, status=404)
     store = store_by_slug(store_slug)
     if store is None:
         logger.warning("store webhook for an unknown store platform=%s", platform)
-        return JsonResponse({"error": "unknown store"}, status=404)
+        return JsonResponse({"detail": "Unknown store."}, status=404)
     body = _body_within_limit(request)
     if body is None:
         logger.warning("store webhook refused: body too large platform=%s store_id=%s", platform, store.pk)
-        return JsonResponse({"error": "payload too large"}, status=413)
+        return JsonResponse({"detail": "Payload too large."}, status=413)
     adapter = get_platform(platform)
     try:
         verified = adapter.verify(request, store, now=timezone.now())
@@ -48,7 +52,7 @@ def store_webhook(request, platform: str, store_slug: str):
             store.pk,
             len(body),
         )
-        return JsonResponse({"error": "bad or missing signature"}, status=401)
+        return JsonResponse({"detail": "Bad or missing signature."}, status=401)
     headers = {name: request.headers[name] for name in adapter.kept_headers if name in request.headers}
     delivery_id, created = store_delivery_receive(
         store,

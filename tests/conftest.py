@@ -103,3 +103,6 @@ def data_from_migrations(request):
         importlib.import_module(
             "automations.migrations.0002_sweep_schedule_default_rules_permissions"
         ).grant_automation_permissions(apps, None)
+        importlib.import_module("orders.migrations.0011_hash_authtoken_keys").grant_api_token_permissions(
+            apps, None
+        )

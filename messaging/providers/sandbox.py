@@ -19,7 +19,6 @@ signature) carry ``[{"id", "status"}]``.
 
 import hashlib
 import hmac
-import json
 import uuid
 
 from django.conf import settings
@@ -28,6 +27,7 @@ from django.db import transaction
 from config.celery import task_publish
 from messaging.models import Channel
 from messaging.providers import InboundReply, ProviderConfig, SendResult, StatusUpdate, register
+from orders import untrusted_json
 
 SIGNATURE_HEADER = "X-Livra-Sandbox-Signature"
 DELIVERED_AFTER = 2  # seconds after the send
@@ -64,7 +64,7 @@ class SandboxProvider:
         return bool(given) and hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace"))
 
     def parse_status(self, request) -> list[StatusUpdate]:
-        events = json.loads(request.body)
+        events = untrusted_json.loads(request.body)
         if not isinstance(events, list):
             raise ValueError("a sandbox status webhook is a JSON list")
         updates = []
@@ -76,7 +76,7 @@ class SandboxProvider:
         return updates
 
     def parse_inbound(self, request) -> list[InboundReply]:
-        payload = json.loads(request.body)
+        payload = untrusted_json.loads(request.body)
         if not isinstance(payload, dict):
             raise ValueError("a sandbox inbound webhook is a JSON object")
         channel, sender, message_id = (str(payload.get(key) or "") for key in ("channel", "from", "id"))

@@ -34,6 +34,7 @@ from messaging.providers import (
     StatusUpdate,
     register,
 )
+from orders import untrusted_json
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +163,7 @@ class SendGridProvider:
             return False
 
     def parse_status(self, request) -> list[StatusUpdate]:
-        events = json.loads(request.body)
+        events = untrusted_json.loads(request.body)
         if not isinstance(events, list):
             raise ValueError("a SendGrid event batch is a JSON array")
         updates = []

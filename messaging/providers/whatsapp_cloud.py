@@ -20,7 +20,6 @@ collecting Meta's 131047.
 
 import hashlib
 import hmac
-import json
 import logging
 import os
 import re
@@ -42,6 +41,7 @@ from messaging.providers import (
     StatusUpdate,
     register,
 )
+from orders import untrusted_json
 
 logger = logging.getLogger(__name__)
 
@@ -216,7 +216,7 @@ def _occurred_at(timestamp) -> datetime | None:
 
 def _changes(request) -> list[dict]:
     """Every ``value`` of a ``messages`` change in a webhook body."""
-    payload = json.loads(request.body)
+    payload = untrusted_json.loads(request.body)
     values = []
     for entry in payload.get("entry") or []:
         for change in entry.get("changes") or []:

@@ -8,21 +8,21 @@ from drf_spectacular.utils import extend_schema_field
 
 from messaging.models import Channel, Message
 from orders.api.selectors import phone_regions_for_user
-from orders.api.serializers import EARLIEST_YEAR, LATEST_YEAR
 from orders.models import Order
 from orders.phones import normalize_phone
+from orders.supported_times import time_refusal
 from orders.transitions import OrderStatus, PaymentMethod
 
 BIGINT_MAX = 2**63 - 1
 
 
 class BoundedIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 time that PostgreSQL can compare with (orders.supported_times)."""
+
     def clean(self, value):
         cleaned = super().clean(value)
-        if cleaned is not None and not EARLIEST_YEAR <= cleaned.year < LATEST_YEAR:
-            raise forms.ValidationError(
-                f"Give a time between {EARLIEST_YEAR} and {LATEST_YEAR}.", code="out_of_range"
-            )
+        if cleaned is not None and (refusal := time_refusal(cleaned)):
+            raise forms.ValidationError(refusal, code="out_of_range")
         return cleaned
 
 

@@ -11,16 +11,20 @@ from orders.api.selectors import customer_list_for_user, order_messages, store_l
 from orders.models import Customer, Order, OrderEvent, OrderItem, Store
 from orders.platforms import ConsentClaim, IncomingCustomer, IncomingItem, IncomingOrder
 from orders.selectors import order_available_transitions
+from orders.supported_times import time_refusal
 from orders.transitions import TRANSITIONS, OrderStatus, PaymentMethod
 
-# Far-off dates are typos or probes; outside this range a conversion to UTC could even overflow.
-EARLIEST_YEAR, LATEST_YEAR = 1970, 2100
 MONEY = {"max_digits": 12, "decimal_places": 2, "min_value": Decimal("0")}
 
 
-def within_supported_years(value) -> None:
-    if not EARLIEST_YEAR <= value.year < LATEST_YEAR:
-        raise serializers.ValidationError(f"Give a time between {EARLIEST_YEAR} and {LATEST_YEAR}.")
+class SupportedDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 time Livra takes (orders.supported_times), checked as sent: DRF converts it to
+    the server's zone next, which would hide an offset no zone has."""
+
+    def enforce_timezone(self, value):
+        if refusal := time_refusal(value):
+            raise serializers.ValidationError(refusal, code="out_of_range")
+        return super().enforce_timezone(value)
 
 
 def _user(serializer_or_field):
@@ -120,11 +124,10 @@ class OrderUpsertInputSerializer(serializers.Serializer):
         required=False,
         help_text="Cash the courier collects; for cash on delivery the total if left out, for prepaid 0",
     )
-    placed_at = serializers.DateTimeField(validators=[within_supported_years])
-    updated_at = serializers.DateTimeField(
+    placed_at = SupportedDateTimeField()
+    updated_at = SupportedDateTimeField(
         required=False,
         allow_null=True,
-        validators=[within_supported_years],
         help_text="The store's last change: an update not newer than the last one applied changes nothing",
     )
     customer = CustomerInputSerializer()

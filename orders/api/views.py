@@ -8,14 +8,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, status
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from messaging.models import Consent
 from messaging.services.consent import consent_record
 from orders.api.filters import MessageFilter, OrderFilter
+from orders.api.pagination import ApiPagination
 from orders.api.permissions import HasModelPermissionForMethod
 from orders.api.selectors import message_list_for_user, order_detail_for_user, order_list_for_user
 from orders.api.serializers import (
@@ -72,14 +71,7 @@ COD_ORDER_EXAMPLE = OpenApiExample(
 )
 
 
-class ApiPagination(PageNumberPagination):
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
-
-
 class ApiView(generics.GenericAPIView):
-    parser_classes = [JSONParser]  # bodies nest (customer, items): JSON only
     permission_classes = [IsAuthenticated, HasModelPermissionForMethod]
     required_permissions: dict[str, str] = {}
 

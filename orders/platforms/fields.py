@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from django.utils.dateparse import parse_datetime
 
 from orders.platforms import MalformedPayload
+from orders.supported_times import time_refusal
 
 # Yes and no as checkout fields write them (consent checkboxes, custom fields), lower-cased.
 YES_WORDS = frozenset({"yes", "y", "true", "1", "on", "oui", "نعم"})
@@ -118,7 +119,7 @@ def whole_number(value, field: str, *, resource: str = "", minimum: int = 0) -> 
 
 
 def date_time(value, field: str, *, naive_zone: tzinfo | None = None, resource: str = "") -> datetime:
-    """An ISO 8601 date and time, always aware.
+    """An ISO 8601 date and time, always aware, that Livra can store (orders.supported_times).
 
     ``naive_zone``: the zone of a time written without an offset (UTC for WooCommerce's ``*_gmt``
     fields, the store's zone for Shopify); None: an offset is required.
@@ -130,11 +131,13 @@ def date_time(value, field: str, *, naive_zone: tzinfo | None = None, resource: 
         parsed = None
     if parsed is None:
         raise MalformedPayload(f"{name} is missing or not an ISO 8601 date and time")
-    if parsed.tzinfo is not None:
-        return parsed
-    if naive_zone is None:
-        raise MalformedPayload(f"{name} must be an ISO 8601 date and time with an offset")
-    return parsed.replace(tzinfo=naive_zone)
+    if parsed.tzinfo is None:
+        if naive_zone is None:
+            raise MalformedPayload(f"{name} must be an ISO 8601 date and time with an offset")
+        parsed = parsed.replace(tzinfo=naive_zone)
+    if refusal := time_refusal(parsed):
+        raise MalformedPayload(f"{name}: {refusal}")
+    return parsed
 
 
 def optional_date_time(

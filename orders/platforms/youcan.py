@@ -34,10 +34,10 @@ of values, so Livra does not read them. It decides with, in order:
 
 import base64
 import hashlib
-import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from orders import untrusted_json
 from orders.platforms import (
     IncomingCustomer,
     IncomingItem,
@@ -76,8 +76,8 @@ class YouCanPlatform:
 
     def idempotency_key(self, request) -> str:
         try:
-            payload = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError):
+            payload = untrusted_json.loads(request.body)
+        except ValueError:  # not JSON, not UTF-8, or nested too deep: keyed by its hash
             payload = None
         order_id = payload.get("id") if isinstance(payload, dict) else None
         if isinstance(order_id, str | int) and not isinstance(order_id, bool) and str(order_id).strip():

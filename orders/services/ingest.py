@@ -8,7 +8,6 @@ cancel for a parcel already out, an unknown shipment status) changes nothing, is
 order's timeline and flags the delivery for a human.
 """
 
-import json
 import logging
 import random
 import traceback
@@ -16,10 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from orders import untrusted_json
 from orders.errors import IllegalTransition
 from orders.models import Order, OrderEvent, OrderItem, Store, StoreDelivery
 from orders.platforms import IncomingOrder, MalformedPayload, StoreAction, UnknownTopic, get_platform
@@ -127,6 +127,14 @@ def store_delivery_process(delivery_id: int) -> StoreDelivery | None:
             # A savepoint: a failure undoes the delivery's effects, not the record of the failure.
             with transaction.atomic():
                 outcome = _apply_delivery(delivery)
+        except DataError as exc:
+            # A value the columns cannot hold (a number too long, an amount too large): bad input
+            # that no retry fixes, like a malformed payload; the database's first line says which.
+            logger.warning("store delivery flagged delivery_id=%s: a value does not fit", delivery.pk)
+            outcome = _flagged(f"a value does not fit Livra's columns: {str(exc).splitlines()[0][:300]}")
+            delivery.status, delivery.notes = _status_for(outcome), outcome.notes
+            delivery.error = delivery.error_trace = ""
+            delivery.next_attempt_at = None
         except Exception as exc:  # a bug or bad data we did not foresee: keep it, show it, retry it
             logger.exception(
                 "store delivery failed delivery_id=%s platform=%s attempt=%s",
@@ -168,8 +176,8 @@ def _status_for(outcome: IngestOutcome) -> str:
 
 def _apply_delivery(delivery: StoreDelivery) -> IngestOutcome:
     try:
-        payload = json.loads(bytes(delivery.body))
-    except ValueError as exc:  # UnicodeDecodeError included
+        payload = untrusted_json.loads(bytes(delivery.body))
+    except ValueError as exc:  # UnicodeDecodeError and JSONTooDeep included
         return _flagged(f"the body is not JSON: {exc}")
     platform = get_platform(delivery.platform)
     try:

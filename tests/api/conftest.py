@@ -3,19 +3,19 @@
 import itertools
 
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from messaging.models import Message
+from orders.api.tokens import api_token_create
 from tests.factories import StoreFactory, UserFactory
 
 _message_keys = itertools.count(1)
 
 
 def client_with_token(user) -> APIClient:
-    token, _ = Token.objects.get_or_create(user=user)
+    _token, key = api_token_create(user, name="tests")
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     return client
 
 

@@ -1,9 +1,12 @@
-"""The OpenAPI schema: valid, served to users only, and no request it allows ends in a server error.
+"""The OpenAPI schema: valid, served to users only, and no request, valid or not, ends in a server
+error or an answer that is not JSON.
 
-The fuzz run calls the WSGI application in-process (no network) with a store member's token,
-bounded to a few examples per operation. Half of the generated ids and slugs are aimed at the
-member's real store, orders and customers, so that the bodies reach the services instead of all
-stopping at "not found".
+The fuzz run calls the WSGI application in-process (no network) with a store member's token:
+schemathesis's examples, its coverage phase (every boundary and wrong type the schema implies:
+``page_size=null``, an id that is not a number…) and a bounded number of random cases per
+operation, valid and invalid. Half of the generated ids and slugs are aimed at the member's real
+store, orders and customers, so that the bodies reach the services instead of all stopping at "not
+found".
 """
 
 import json
@@ -15,11 +18,11 @@ from django.urls import reverse
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from schemathesis.checks import not_a_server_error
 
 from config.wsgi import application
+from orders.api.tokens import api_token_create
 from tests.api.conftest import member_of
 from tests.factories import OrderFactory, StoreFactory, order_in_status
 
@@ -71,8 +74,8 @@ def fuzzed_store():
         order_in_status(status, store=store) for status in ("awaiting_confirmation", "confirmed", "shipped")
     ]
     user = member_of(store)
-    token, _ = Token.objects.get_or_create(user=user)
-    return {"store": store, "orders": orders, "authorization": f"Token {token.key}"}
+    _token, key = api_token_create(user, name="fuzz")
+    return {"store": store, "orders": orders, "authorization": f"Token {key}"}
 
 
 @pytest.mark.django_db
@@ -81,6 +84,15 @@ def test_the_fuzzed_schema_is_the_one_the_api_serves(api_client):
 
     assert response.status_code == 200
     assert json.loads(response.content) == served_schema()
+
+
+def error_answers_are_json(ctx, response, case) -> None:
+    """Every 4xx and 5xx is JSON with a ``detail`` or a message per field, as DRF answers."""
+    if response.status_code < 400:
+        return
+    content_type = response.headers.get("content-type", [""])[0]
+    assert content_type.startswith("application/json"), f"{response.status_code} answered {content_type!r}"
+    assert isinstance(response.json(), dict), "an error body is a JSON object"
 
 
 def aim_at_real_objects(case, fuzzed_store) -> None:
@@ -110,9 +122,10 @@ def aim_at_real_objects(case, fuzzed_store) -> None:
     ],
     database=None,  # no example database written into the checkout
 )
-def test_no_operation_answers_with_a_server_error(case, fuzzed_store):
+def test_no_request_ends_in_a_server_error_or_an_answer_that_is_not_json(case, fuzzed_store):
     aim_at_real_objects(case, fuzzed_store)
 
     case.call_and_validate(
-        headers={"Authorization": fuzzed_store["authorization"]}, checks=[not_a_server_error]
+        headers={"Authorization": fuzzed_store["authorization"]},
+        checks=[not_a_server_error, error_answers_are_json],
     )

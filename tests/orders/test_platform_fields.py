@@ -1,6 +1,6 @@
 """The payload readers every store platform adapter shares (orders.platforms.fields)."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -62,6 +62,20 @@ def test_a_time_without_an_offset_is_read_in_the_zone_given():
 def test_a_time_without_an_offset_is_refused_when_no_zone_is_given():
     with pytest.raises(MalformedPayload, match="placed_at must be an ISO 8601 date and time with an offset"):
         fields.date_time("2025-06-10T14:32:07", "placed_at")
+
+
+def test_a_time_at_an_offset_postgresql_refuses_is_malformed_naming_the_field():
+    with pytest.raises(MalformedPayload, match=r"placed_at: Give a UTC offset between -15:59 and \+15:59"):
+        fields.date_time("2000-01-14T00:09:21-18:06", "placed_at")
+
+
+def test_a_time_in_year_one_read_in_a_zone_ahead_of_utc_is_malformed():
+    with pytest.raises(MalformedPayload, match="created_at: Give a time between 1970 and 2100"):
+        fields.date_time("0001-01-01T00:00:00", "created_at", naive_zone=ZoneInfo("Africa/Casablanca"))
+
+
+def test_a_time_at_the_furthest_real_offset_is_read():
+    assert fields.date_time("2025-06-10T14:32:07+14:00", "placed_at").utcoffset() == timedelta(hours=14)
 
 
 def test_an_empty_optional_date_is_unset():

@@ -190,6 +190,54 @@ def test_malformed_json_with_a_good_signature_is_kept_raw_and_flagged(store, pos
     assert "not JSON" in delivery.notes[0]
 
 
+def youcan_headers(body: bytes, secret: str) -> dict:
+    return {"x-youcan-signature": hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()}
+
+
+def signed_headers(platform: str, store, body: bytes) -> dict:
+    return {
+        "shopify": lambda: shopify_headers(body),
+        "woocommerce": lambda: woocommerce_headers(body, store.webhook_secret),
+        "youcan": lambda: youcan_headers(body, store.platform_secret),
+        "generic": lambda: generic_headers(body, store.webhook_secret),
+    }[platform]()
+
+
+@pytest.mark.parametrize("platform", ["shopify", "woocommerce", "youcan", "generic"])
+def test_a_signed_body_of_5000_nested_brackets_is_kept_raw_and_flagged(store, post, platform):
+    body = b"[" * 5000
+
+    response = post(platform, store, body, signed_headers(platform, store, body))
+
+    assert response.status_code == 200
+    delivery = StoreDelivery.objects.get()
+    assert (delivery.status, bytes(delivery.body)) == ("flagged", body)
+    assert delivery.notes == ["the body is not JSON: nested deeper than 64 levels"]
+
+
+def test_a_signed_order_placed_at_an_offset_no_zone_has_is_flagged_not_failed(store, post):
+    body = with_field(fixture("generic/order_created.json"), placed_at="2025-06-10T14:32:07-18:06")
+
+    post("generic", store, body, generic_headers(body, store.webhook_secret))
+
+    delivery = StoreDelivery.objects.get()
+    assert delivery.status == "flagged"
+    assert "placed_at: Give a UTC offset between -15:59 and +15:59." in delivery.notes[0]
+    assert not Order.objects.exists()
+
+
+@pytest.mark.parametrize(("field", "value"), [("name", "#" + "9" * 60), ("currency", "MOROCCAN DIRHAM")])
+def test_a_signed_order_with_a_value_too_big_for_its_column_is_flagged_not_failed(store, post, field, value):
+    body = with_field(fixture("shopify/orders_create.json"), **{field: value})
+
+    post("shopify", store, body, shopify_headers(body))
+
+    delivery = StoreDelivery.objects.get()
+    assert delivery.status == "flagged", delivery.error
+    assert delivery.notes[0].startswith("a value does not fit Livra's columns: value too long")
+    assert not Order.objects.exists()
+
+
 def test_a_payload_over_the_size_limit_is_refused_with_413(store, post, settings):
     settings.LIVRA_STORE_WEBHOOK_MAX_BYTES = 10_000
     body = with_field(fixture("shopify/orders_create.json"), note="x" * 20_000)
@@ -206,8 +254,33 @@ def test_an_unknown_store_is_a_404(store, post):
     assert post("shopify", StoreFactory.build(slug="nobody"), body, shopify_headers(body)).status_code == 404
 
 
-def test_a_get_on_a_store_webhook_is_refused(store, client):
-    assert client.get(reverse("orders:store-webhook", args=["shopify", store.slug])).status_code == 405
+def test_a_get_on_a_store_webhook_is_refused_with_a_json_405(store, client):
+    response = client.get(reverse("orders:store-webhook", args=["shopify", store.slug]))
+
+    assert (response.status_code, response["Allow"]) == (405, "POST")
+    assert response.json() == {"detail": 'Method "GET" not allowed.'}
+
+
+@pytest.mark.parametrize(
+    ("platform", "slug", "headers", "status"),
+    [
+        ("shopify", "atlas-souk", {}, 401),
+        ("shopify", "nobody", {}, 404),
+        ("magento", "atlas-souk", {}, 404),
+    ],
+)
+def test_every_refusal_is_json_with_a_detail(store, post, platform, slug, headers, status):
+    response = post(platform, StoreFactory.build(slug=slug), b"{}", headers)
+
+    assert (response.status_code, response["Content-Type"]) == (status, "application/json")
+    assert set(response.json()) == {"detail"}
+
+
+@pytest.mark.parametrize("path", ["/webhooks/shopify/", "/webhooks/shopify/atlas-souk/extra/", "/webhooks/"])
+def test_a_webhook_path_that_names_nothing_is_a_json_404(client, path):
+    response = client.post(path, data=b"{}", content_type="application/json")
+
+    assert (response.status_code, response.json()) == (404, {"detail": "Not found."})
 
 
 # --- WooCommerce ---------------------------------------------------------------------------------
