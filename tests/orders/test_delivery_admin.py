@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from orders.models import StoreDelivery
+from orders.models import Store, StoreDelivery
 from tests.factories import OrderFactory, StoreFactory, UserFactory, grant
 
 pytestmark = pytest.mark.django_db
@@ -27,13 +27,15 @@ _keys = itertools.count(1)
 
 # --- helpers ---------------------------------------------------------------------------------
 def viewer(client):
-    user = grant(UserFactory(), "orders.view_storedelivery", "orders.view_order")
+    user = grant(UserFactory(stores=Store.objects.all()), "orders.view_storedelivery", "orders.view_order")
     client.force_login(user)
     return user
 
 
 def retrier(client):
-    user = grant(UserFactory(), "orders.view_storedelivery", "orders.retry_storedelivery")
+    user = grant(
+        UserFactory(stores=Store.objects.all()), "orders.view_storedelivery", "orders.retry_storedelivery"
+    )
     client.force_login(user)
     return user
 
