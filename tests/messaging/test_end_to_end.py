@@ -11,11 +11,11 @@ import uuid
 import pytest
 from django.urls import reverse
 
-from messaging.models import ChannelProvider, Message, MessageTemplate, Notification
+from messaging.models import Message, MessageTemplate, Notification
 from orders.models import OrderEvent
 from orders.services import order_transition
 from tests.celery_worker import WorkerProcess, broker_client, forget_queue, publish_for_real_to, wait_for
-from tests.factories import OrderFactory, UserFactory
+from tests.factories import OrderFactory, UserFactory, channel_provider_set
 from tests.fakes.twilio import FakeTwilio
 from tests.fakes.whatsapp_cloud import WhatsAppCloudFake
 
@@ -55,14 +55,14 @@ def worker(fakes, live_server, monkeypatch, tmp_path, settings):
 
 
 def configure_store(order, whatsapp):
-    ChannelProvider.objects.create(
+    channel_provider_set(
         store=order.store,
         channel="whatsapp",
         provider="whatsapp_cloud",
         sender=whatsapp.phone_number_id,
         credentials_env_prefix="LIVRA_WA",
     )
-    ChannelProvider.objects.create(
+    channel_provider_set(
         store=order.store,
         channel="sms",
         provider="twilio",
