@@ -289,7 +289,7 @@ class NotificationMessageInline(MessageInline):
 @admin.register(Notification)
 class NotificationAdmin(StoreScopedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin):
     store_lookups = ("order__store",)
-    list_display = ["created_at", "order", "event", "purpose", "urgent", "channels", "status"]
+    list_display = ["created_at", "order", "event", "purpose", "urgent", "channels", "status", "routing_note"]
     list_filter = ["status", "event", "purpose", "urgent"]
     list_select_related = ["order__store"]
     search_fields = ["order__number", "idempotency_key"]
@@ -302,6 +302,7 @@ class NotificationAdmin(StoreScopedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "urgent",
         "channels",
         "status",
+        "routing_note",
         "idempotency_key",
         "created_at",
     )

@@ -103,3 +103,6 @@ def data_from_migrations(request):
         importlib.import_module(
             "automations.migrations.0002_sweep_schedule_default_rules_permissions"
         ).grant_automation_permissions(apps, None)
+        importlib.import_module(
+            "messaging.migrations.0007_provider_webhook_store_pii_no_provider"
+        ).grant_view_pii(apps, None)
