@@ -137,6 +137,7 @@ class CustomerAdmin(StoreScopedAdmin, PhoneSearchMixin, admin.ModelAdmin):
     list_filter = ["store", PhoneReadableFilter, "language"]
     list_select_related = ["store"]
     search_fields = ["name", "phone", "phone_raw", "email"]
+    ordering = ["-pk"]  # newest first, in the list and in the order form's customer search alike
     fields = ["store", "name", "phone_raw", "phone_e164", "email", "language", "created_at", "updated_at"]
     readonly_fields = ["phone_e164", "created_at", "updated_at"]
 

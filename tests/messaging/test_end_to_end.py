@@ -115,7 +115,7 @@ def test_a_cod_order_not_on_whatsapp_is_asked_by_sms_and_the_page_shows_both_att
     assert sms.notification.status == Notification.Status.DELIVERED
 
     # and the order's page shows both attempts, the error and the fallback
-    client.force_login(UserFactory(groups=["Ops agent"]))
+    client.force_login(UserFactory(groups=["Ops agent"], stores=[order.store]))
     page = client.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
     assert "whatsapp" in page and "sms" in page
     assert str(NOT_A_WHATSAPP_USER) in page
