@@ -35,6 +35,7 @@ from automations.services.rules import (
     snapshot_value,
 )
 from orders.admin import PhoneSearchMixin, ReadOnlyAdminMixin
+from orders.admin_scoping import StoreScopedAdmin
 from orders.transitions import OrderStatus
 
 DRY_RUN_PERMISSION = "automations.dry_run_rule"
@@ -97,7 +98,7 @@ def revision_changes(before: dict | None, after: dict) -> list[str]:
 
 # --- rules -----------------------------------------------------------------------------------
 @admin.register(Rule)
-class RuleAdmin(admin.ModelAdmin):
+class RuleAdmin(StoreScopedAdmin, admin.ModelAdmin):
     form = RuleForm
     change_form_template = "admin/automations/rule/change_form.html"
     list_display = ["position", "name", "store", "trigger_text", "enabled", "version", "updated_at"]
@@ -263,7 +264,8 @@ class RuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(RuleRevision)
-class RuleRevisionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class RuleRevisionAdmin(StoreScopedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    store_lookups = ("rule__store",)
     list_display = ["rule", "version", "changed_by", "changed_at"]
     list_filter = ["rule__store"]
     list_select_related = ["rule", "changed_by"]
@@ -277,7 +279,8 @@ class RuleRevisionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 # --- timers and sweeps -----------------------------------------------------------------------
 @admin.register(Timer)
-class TimerAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class TimerAdmin(StoreScopedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    store_lookups = ("order__store",)
     list_display = ["id", "order_number", "rule", "status", "due_at", "state", "short_outcome"]
     list_filter = ["state", "rule"]
     list_select_related = ["order", "rule"]
@@ -305,7 +308,9 @@ class TimerAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(SweepRun)
-class SweepRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class SweepRunAdmin(StoreScopedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    # A run counts every store's timers and lists their errors: superusers only.
+    store_lookups = ()
     list_display = ["started_at", "finished_at", "fired", "skipped", "errors"]
     list_filter = [("started_at", admin.DateFieldListFilter)]
     date_hierarchy = "started_at"
@@ -317,7 +322,8 @@ class SweepRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(TeamAlert)
-class TeamAlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class TeamAlertAdmin(StoreScopedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    store_lookups = ("order__store",)
     """What rules posted (or could not post) to the team channel."""
 
     list_display = ["created_at", "order_number", "text", "state", "attempts", "sent_at"]
@@ -367,7 +373,8 @@ class QueueStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(QueueEntry)
-class QueueEntryAdmin(PhoneSearchMixin, admin.ModelAdmin):
+class QueueEntryAdmin(StoreScopedAdmin, PhoneSearchMixin, admin.ModelAdmin):
+    store_lookups = ("order__store",)
     phone_search_field = "order__customer__phone"
     list_display = [
         "priority",

@@ -366,6 +366,7 @@ def main() -> None:
     from django.test.utils import setup_databases, teardown_databases
 
     from automations.models import Rule
+    from messaging.services.routing import channel_providers_choose_sandbox
     from orders.models import Store
 
     source_db = connection.settings_dict["NAME"]
@@ -387,6 +388,7 @@ def main() -> None:
               f"{os.cpu_count()} CPUs")  # fmt: skip
         print(f"throwaway database {connection.settings_dict['NAME']} on the server of {source_db!r}")
         store = Store.objects.create(name="Sweep bench", slug="sweep-bench")
+        channel_providers_choose_sandbox(store)  # --rule cod-reminder queues real messages
         rules = dict(Rule.objects.filter(store=store).values_list("key", "pk"))
         fire_rule = rules[args.rule]
         for orders, timers in scales:

@@ -80,9 +80,11 @@ def configure_environment(args: argparse.Namespace) -> None:
 
 def create_orders(count: int, prefix: str) -> list[int]:
     from bench.fixtures import bulk_cod_orders
+    from messaging.services.routing import channel_providers_choose_sandbox
     from orders.models import Store
 
     store = Store.objects.create(name=f"Bench {prefix}", slug=f"bench-{prefix}")
+    channel_providers_choose_sandbox(store)  # the moves that tell the customer queue real messages
     return [order.pk for order in bulk_cod_orders(store, count, prefix)]
 
 

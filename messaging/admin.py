@@ -29,6 +29,7 @@ from messaging.forms import (
     text_direction,
 )
 from messaging.models import (
+    Channel,
     ChannelProvider,
     Consent,
     ConsentEvent,
@@ -39,15 +40,19 @@ from messaging.models import (
     MessagingSettings,
     Notification,
     ProviderWebhook,
+    default_channel_order,
 )
 from messaging.services.consent import consent_record
 from messaging.services.resend import RESEND_PERMISSION, ResendRefused, message_resend, resend_problem
 from messaging.services.routing import contact_point
+from messaging.webhook_masking import body_for_display, mask_in_text, masked_headers
 
 # orders.admin also registers OrderAdmin, which the inline below joins.
 from orders.admin import PhoneSearchMixin, ReadOnlyAdminMixin
-from orders.models import Order
+from orders.admin_scoping import StoreScopedAdmin, StoreScopedInline, scope_to_stores
+from orders.models import Customer, Order, Store
 
+PRE_STYLE = "white-space:pre-wrap;word-break:break-word;max-height:40em;overflow:auto;margin:0"
 MESSAGE_FIELDS = (
     "order",
     "customer",
@@ -82,7 +87,7 @@ def message_link(message: Message) -> str:
 
 
 # --- the outbox ------------------------------------------------------------------------------
-class MessageStatusChangeInline(ReadOnlyAdminMixin, admin.TabularInline):
+class MessageStatusChangeInline(StoreScopedInline, ReadOnlyAdminMixin, admin.TabularInline):
     model = MessageStatusChange
     verbose_name_plural = "status history"
     fields = readonly_fields = ("at", "from_status", "to_status", "source", "detail")
@@ -90,7 +95,7 @@ class MessageStatusChangeInline(ReadOnlyAdminMixin, admin.TabularInline):
     can_delete = False
 
 
-class MessageAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
+class MessageAttemptInline(StoreScopedInline, ReadOnlyAdminMixin, admin.TabularInline):
     model = MessageAttempt
     verbose_name_plural = "provider calls"
     fields = readonly_fields = (
@@ -109,7 +114,8 @@ class MessageAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Message)
-class MessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class MessageAdmin(StoreScopedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    store_lookups = ("order__store",)
     list_display = [
         "created_at",
         "order",
@@ -158,7 +164,9 @@ class MessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             request.POST.getlist("ids") if request.method == "POST" else request.GET.get("ids", "").split(",")
         )
         ids = [int(value) for value in raw_ids if value.strip().isdigit()]
-        chosen = list(Message.objects.filter(pk__in=ids).select_related("order", "customer").order_by("pk"))
+        chosen = list(
+            self.get_queryset(request).filter(pk__in=ids).select_related("order", "customer").order_by("pk")
+        )
         if not chosen:
             messages.error(request, "No message was chosen to resend.")
             return HttpResponseRedirect(reverse("admin:messaging_message_changelist"))
@@ -207,7 +215,7 @@ class MessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 )
 
 
-class MessageInline(ReadOnlyAdminMixin, admin.TabularInline):
+class MessageInline(StoreScopedInline, ReadOnlyAdminMixin, admin.TabularInline):
     """The order page's ops view of its messages: status, error, history, fallback chain, resend."""
 
     model = Message
@@ -279,8 +287,9 @@ class NotificationMessageInline(MessageInline):
 
 
 @admin.register(Notification)
-class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["created_at", "order", "event", "purpose", "urgent", "channels", "status"]
+class NotificationAdmin(StoreScopedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    store_lookups = ("order__store",)
+    list_display = ["created_at", "order", "event", "purpose", "urgent", "channels", "status", "routing_note"]
     list_filter = ["status", "event", "purpose", "urgent"]
     list_select_related = ["order__store"]
     search_fields = ["order__number", "idempotency_key"]
@@ -293,6 +302,7 @@ class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "urgent",
         "channels",
         "status",
+        "routing_note",
         "idempotency_key",
         "created_at",
     )
@@ -301,7 +311,9 @@ class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 # --- templates -------------------------------------------------------------------------------
 @admin.register(MessageTemplate)
-class MessageTemplateAdmin(admin.ModelAdmin):
+class MessageTemplateAdmin(StoreScopedAdmin, admin.ModelAdmin):
+    # The defaults (no store) are every store's: members read them, superusers edit them.
+    shared_rows_lookup = "store"
     form = MessageTemplateForm
     change_form_template = "admin/messaging/messagetemplate/change_form.html"
     list_display = ["event", "channel", "language", "store_name", "purpose", "text_start", "updated_at"]
@@ -362,13 +374,16 @@ class MessageTemplateAdmin(admin.ModelAdmin):
             raise PermissionDenied
         data = request.POST.copy()
         template_id = data.get("template", "")
-        saved = MessageTemplate.objects.filter(pk=int(template_id)).first() if template_id.isdigit() else None
+        templates = self.get_queryset(request)
+        saved = templates.filter(pk=int(template_id)).first() if template_id.isdigit() else None
         if saved is not None and "body" not in data:
             # A view-only change page has no inputs: preview the saved text.
             for name in ("store", "language", "subject", "body"):
                 data.setdefault(name, getattr(saved, f"{name}_id" if name == "store" else name) or "")
             data.setdefault("body_parameters", json.dumps(saved.body_parameters))
-        form = TemplatePreviewForm(data)
+        form = TemplatePreviewForm(
+            data, orders=scope_to_stores(Order.objects.all(), request.user, ("store",))
+        )
         template = "admin/messaging/messagetemplate/preview.html"
         if not form.is_valid():
             errors = [
@@ -381,7 +396,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
 
 # --- per-store settings ----------------------------------------------------------------------
 @admin.register(MessagingSettings)
-class MessagingSettingsAdmin(admin.ModelAdmin):
+class MessagingSettingsAdmin(StoreScopedAdmin, admin.ModelAdmin):
     form = MessagingSettingsForm
     list_display = ["store", "channel_order", "transactional_policy", "quiet_hours_start", "quiet_hours_end"]
     list_filter = ["transactional_policy"]
@@ -390,7 +405,7 @@ class MessagingSettingsAdmin(admin.ModelAdmin):
 
 
 @admin.register(ChannelProvider)
-class ChannelProviderAdmin(admin.ModelAdmin):
+class ChannelProviderAdmin(StoreScopedAdmin, admin.ModelAdmin):
     form = ChannelProviderForm
     list_display = ["store", "channel", "provider", "sender", "credentials_env_prefix", "enabled"]
     list_filter = ["channel", "provider", "enabled"]
@@ -400,7 +415,8 @@ class ChannelProviderAdmin(admin.ModelAdmin):
 
 # --- consent ---------------------------------------------------------------------------------
 @admin.register(Consent)
-class ConsentAdmin(PhoneSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class ConsentAdmin(StoreScopedAdmin, PhoneSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    store_lookups = ("customer__store",)
     """Where customers stand, read-only; agents record a change (with a reason) through the service."""
 
     phone_search_field = "customer__phone"
@@ -456,7 +472,10 @@ class ConsentAdmin(PhoneSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             name: request.GET[name] for name in ("customer", "channel", "status") if name in request.GET
         }
         form = ConsentRecordForm(
-            request.POST if request.method == "POST" else None, initial=initial, admin_site=self.admin_site
+            request.POST if request.method == "POST" else None,
+            initial=initial,
+            admin_site=self.admin_site,
+            customers=scope_to_stores(Customer.objects.all(), request.user, ("store",)),
         )
         if form.is_valid():
             consent = consent_record(
@@ -487,13 +506,21 @@ class ConsentAdmin(PhoneSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 # --- what providers sent ---------------------------------------------------------------------
+PII_PERMISSION = "messaging.view_pii"
+
+
 @admin.register(ProviderWebhook)
-class ProviderWebhookAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["received_at", "provider", "kind", "flagged", "flag_reason", "processed_at"]
-    list_filter = ["provider", "kind", "flagged"]
+class ProviderWebhookAdmin(StoreScopedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The requests providers made, as received. Account ids, phone numbers, e-mail addresses,
+    names and message text in them are masked for users without ``messaging.view_pii``."""
+
+    list_display = ["received_at", "store", "provider", "kind", "flagged", "flag_reason", "processed_at"]
+    list_filter = ["provider", "kind", "flagged", "store"]
+    list_select_related = ["store"]
     search_fields = ["dedup_key", "flag_reason"]
     date_hierarchy = "received_at"
     fields = readonly_fields = (
+        "store",
         "provider",
         "kind",
         "dedup_key",
@@ -501,15 +528,85 @@ class ProviderWebhookAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "processed_at",
         "flagged",
         "flag_reason",
-        "headers",
-        "body",
+        "headers_full",
+        "body_full",
     )
+    # Shown instead of their *_full twins to users without the permission (per request: one
+    # admin instance serves every user, so nothing about the user is kept on it).
+    MASKED = {
+        "flag_reason": "flag_reason_masked",
+        "headers_full": "headers_masked",
+        "body_full": "body_masked",
+    }
+
+    def _for(self, request, names) -> list[str]:
+        if request.user.has_perm(PII_PERMISSION):
+            return list(names)
+        return [self.MASKED.get(name, name) for name in names]
+
+    def get_list_display(self, request):
+        return self._for(request, super().get_list_display(request))
+
+    def get_fields(self, request, obj=None):
+        return self._for(request, super().get_fields(request, obj))
+
+    def get_readonly_fields(self, request, obj=None):
+        return self._for(request, super().get_readonly_fields(request, obj))
+
+    @admin.display(description="flag reason")
+    def flag_reason_masked(self, webhook: ProviderWebhook):
+        return mask_in_text(webhook.flag_reason)
+
+    @admin.display(description="headers")
+    def headers_full(self, webhook: ProviderWebhook):
+        return _preformatted_json(webhook.headers, "webhook-headers")
+
+    @admin.display(description="headers")
+    def headers_masked(self, webhook: ProviderWebhook):
+        return _preformatted_json(masked_headers(webhook.headers), "webhook-headers")
+
+    @admin.display(description="body")
+    def body_full(self, webhook: ProviderWebhook):
+        return _preformatted(body_for_display(webhook.body, masked=False), "webhook-body")
+
+    @admin.display(description="body")
+    def body_masked(self, webhook: ProviderWebhook):
+        return _preformatted(body_for_display(webhook.body, masked=True), "webhook-body")
+
+
+def _preformatted(text: str, css_class: str) -> str:
+    return format_html('<pre class="{}" dir="auto" style="{}">{}</pre>', css_class, PRE_STYLE, text)
+
+
+def _preformatted_json(data, css_class: str) -> str:
+    return _preformatted(json.dumps(data, indent=2, ensure_ascii=False), css_class)
+
+
+# --- the store page: which provider sends each channel ----------------------------------------
+@admin.display(description="channels")
+def channel_providers_panel(store: Store) -> str:
+    """Each channel the store routes, with its provider, or a warning that nothing sends it."""
+    settings = MessagingSettings.objects.filter(store=store).first()
+    routed = settings.channel_order if settings else default_channel_order()
+    providers = {row.channel: row for row in ChannelProvider.objects.filter(store=store, enabled=True)}
+    rows = [
+        {
+            "channel": Channel(channel).label if channel in Channel.values else channel,
+            "provider": providers.get(channel),
+            "add_url": f"{reverse('admin:messaging_channelprovider_add')}?store={store.pk}&channel={channel}",
+        }
+        for channel in routed
+    ]
+    return render_to_string("admin/messaging/store_channel_providers.html", {"rows": rows})
 
 
 # Orders never imports messaging (messaging listens to orders), so messaging adds its inline to
-# the order page itself, the same way its signal receiver attaches to order transitions.
+# the order page and its panel to the store page itself, the same way its signal receiver
+# attaches to order transitions.
 _order_admin = admin.site.get_model_admin(Order)
 _order_admin.inlines = [*_order_admin.inlines, MessageInline]
+_store_admin = admin.site.get_model_admin(Store)
+_store_admin.panels = [*_store_admin.panels, ("Messaging providers", channel_providers_panel)]
 
 # The agents' inbox of customer replies lives in its own module; importing it registers it.
 import messaging.inbox_admin  # noqa: E402, F401

@@ -7,4 +7,4 @@ class MessagingConfig(AppConfig):
 
     def ready(self) -> None:
         # Messaging listens to orders; orders never imports messaging.
-        from messaging import receivers  # noqa: F401
+        from messaging import checks, receivers  # noqa: F401

@@ -17,7 +17,7 @@ from messaging.services.rendering import (
     placeholders_in,
     render_text,
 )
-from orders.models import Customer, Order
+from orders.models import Customer
 
 LANGUAGES = Customer.Language
 RTL_LANGUAGES = frozenset({LANGUAGES.ARABIC})
@@ -128,6 +128,8 @@ class MessageTemplateForm(forms.ModelForm):
     # No Meta: the admin builds it from MessageTemplateAdmin's fieldsets.
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if "body" not in self.fields:
+            return  # a view-only page (no change permission, or a default template): nothing to edit
         help_texts = {
             "body": f"Placeholders: {ALLOWED_PLACEHOLDERS}",
             "body_parameters": (
@@ -187,9 +189,13 @@ class TemplatePreviewForm(forms.Form):
     body = forms.CharField(required=False, strip=False)
     body_parameters = forms.CharField(required=False)
 
+    def __init__(self, *args, orders, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.orders = orders  # those the user may see: their stores'
+
     def clean_order(self):
         wanted = self.cleaned_data["order"].strip()
-        orders = Order.objects.select_related("store", "customer")
+        orders = self.orders.select_related("store", "customer")
         store_id = self.data.get("store") or None
         if store_id and str(store_id).isdigit():
             orders = orders.filter(store_id=int(store_id))
@@ -325,7 +331,7 @@ class ConsentRecordForm(forms.Form):
 
     MARKETING_CHOICES = [("", "Leave as it is"), ("yes", "Yes"), ("no", "No")]
 
-    customer = forms.ModelChoiceField(queryset=Customer.objects.select_related("store"))
+    customer = forms.ModelChoiceField(queryset=Customer.objects.none())
     channel = forms.ChoiceField(choices=Channel.choices)
     status = forms.ChoiceField(choices=Consent.Status.choices)
     marketing = forms.ChoiceField(
@@ -335,8 +341,9 @@ class ConsentRecordForm(forms.Form):
         max_length=500, widget=forms.Textarea(attrs={"rows": 3}), help_text="How the customer told you."
     )
 
-    def __init__(self, *args, admin_site=None, **kwargs):
+    def __init__(self, *args, customers, admin_site=None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["customer"].queryset = customers.select_related("store")  # the user's stores'
         if admin_site is not None:
             # Thousands of customers: search them as the order page does, instead of one long list.
             field = self.fields["customer"]

@@ -12,6 +12,7 @@ from django.utils.text import Truncator
 from messaging.models import InboundMessage
 from messaging.services.inbound import inbound_mark_handled
 from orders.admin import PhoneSearchMixin
+from orders.admin_scoping import StoreScopedAdmin
 
 INBOX_FIELDS = (
     "received_at",
@@ -32,7 +33,9 @@ INBOX_FIELDS = (
 
 
 @admin.register(InboundMessage)
-class InboundMessageAdmin(PhoneSearchMixin, admin.ModelAdmin):
+class InboundMessageAdmin(StoreScopedAdmin, PhoneSearchMixin, admin.ModelAdmin):
+    # A reply from an unknown sender has no customer: its webhook's URL named the store.
+    store_lookups = ("customer__store", "webhook__store")
     list_display = [
         "received_at",
         "channel",

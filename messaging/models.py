@@ -189,6 +189,7 @@ class Notification(models.Model):
         DELIVERED = "delivered", "Delivered"
         EXHAUSTED = "exhausted", "Every channel failed"
         NO_CHANNEL = "no_channel", "No channel with consent and contact"
+        NO_PROVIDER = "no_provider", "No provider configured"
 
     order = models.ForeignKey("orders.Order", on_delete=models.CASCADE, related_name="notifications")
     customer = models.ForeignKey("orders.Customer", on_delete=models.CASCADE, related_name="notifications")
@@ -198,6 +199,8 @@ class Notification(models.Model):
     # The routing decided when the notification was made: channels in the order they are tried.
     channels = models.JSONField(default=list)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
+    # Why a channel the customer could be reached on was left out, e.g. "no provider configured for sms".
+    routing_note = models.CharField(max_length=200, blank=True)
     idempotency_key = models.CharField(max_length=200, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -331,6 +334,10 @@ class ProviderWebhook(models.Model):
 
     provider = models.CharField(max_length=30)
     kind = models.CharField(max_length=10, choices=Kind.choices)
+    # The store the webhook's URL named (admin shows members their stores' webhooks only).
+    store = models.ForeignKey(
+        "orders.Store", null=True, blank=True, on_delete=models.SET_NULL, related_name="provider_webhooks"
+    )
     dedup_key = models.CharField(max_length=300)
     headers = models.JSONField(default=dict)
     body = models.TextField()
@@ -342,6 +349,12 @@ class ProviderWebhook(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["provider", "dedup_key"], name="provider_webhook_dedup")
+        ]
+        permissions = [
+            (
+                "view_pii",
+                "Can see account ids, phone numbers, e-mail addresses and message text in provider webhooks",
+            )
         ]
 
     def __str__(self) -> str:

@@ -5,7 +5,8 @@ receipts); inbound ones are the replies Livra received. Quick-reply buttons and 
 the customer answer: the page asks the server, which signs the reply and has a worker post it to
 the sandbox's inbound webhook, a real HTTP request through the same view as any provider's.
 The signing key never reaches the browser, so nothing outside Livra can forge a reply, and the
-page's own endpoint needs a staff login, the permission and a CSRF token.
+page's own endpoint needs a staff login, the permission and a CSRF token. A user sees and
+answers for the customers of the stores they are a member of only (superusers: every store).
 
 Only customers who got WhatsApp or SMS messages through the sandbox are shown, and they answer
 only on those channels and to those messages: a customer a real provider serves cannot be
@@ -34,6 +35,7 @@ from config.celery import task_publish
 from messaging.models import Channel, InboundMessage, Message
 from messaging.sandbox_tasks import sandbox_reply_post_task
 from orders.models import Customer, Order
+from orders.selectors import store_list_for_user
 from orders.transitions import OrderStatus
 
 logger = logging.getLogger(__name__)
@@ -83,13 +85,14 @@ class Bubble:
 
 
 # --- Reads ------------------------------------------------------------------------------------
-def sandbox_customers():
+def sandbox_customers(user):
+    """Customers of ``user``'s stores who got phone messages through the sandbox."""
     sandbox_messages = Message.objects.filter(
         customer=OuterRef("pk"), provider=PROVIDER, channel__in=PHONE_CHANNELS
     )
     awaiting = Order.objects.filter(customer=OuterRef("pk"), status=OrderStatus.AWAITING_CONFIRMATION)
     return (
-        Customer.objects.filter(Exists(sandbox_messages))
+        Customer.objects.filter(Exists(sandbox_messages), store__in=store_list_for_user(user))
         .select_related("store")
         .annotate(
             message_count=Count("messages", distinct=True),
@@ -154,8 +157,8 @@ def _reply_channel(bubbles: list[Bubble], channels: list[str]) -> str:
     return heard[-1] if heard else channels[0]
 
 
-def _sandbox_customer(customer_id: int) -> Customer:
-    return get_object_or_404(sandbox_customers(), pk=customer_id)
+def _sandbox_customer(request, customer_id: int) -> Customer:
+    return get_object_or_404(sandbox_customers(request.user), pk=customer_id)
 
 
 def _fragments(request, customer: Customer, bubbles: list[Bubble]) -> dict:
@@ -174,7 +177,9 @@ def _fragments(request, customer: Customer, bubbles: list[Bubble]) -> dict:
 @require_GET
 @staff_with_permission
 def phone_customers(request):
-    customers = sandbox_customers().order_by("-awaiting_confirmation", "-last_message_at", "-pk")[:200]
+    customers = sandbox_customers(request.user).order_by("-awaiting_confirmation", "-last_message_at", "-pk")[
+        :200
+    ]
     context = {**admin.site.each_context(request), "title": "Sandbox phone", "customers": customers}
     return render(request, "messaging/sandbox/customers.html", context)
 
@@ -182,7 +187,7 @@ def phone_customers(request):
 @require_GET
 @staff_with_permission
 def phone(request, customer_id: int):
-    customer = _sandbox_customer(customer_id)
+    customer = _sandbox_customer(request, customer_id)
     bubbles, channels = phone_conversation(customer), sandbox_channels(customer)
     context = {
         **admin.site.each_context(request),
@@ -199,7 +204,7 @@ def phone(request, customer_id: int):
 @staff_with_permission
 def phone_feed(request, customer_id: int):
     """What the page polls to show new messages and receipts."""
-    customer = _sandbox_customer(customer_id)
+    customer = _sandbox_customer(request, customer_id)
     return JsonResponse(_fragments(request, customer, phone_conversation(customer)))
 
 
@@ -207,7 +212,7 @@ def phone_feed(request, customer_id: int):
 @staff_with_permission
 def phone_reply(request, customer_id: int):
     """The customer taps a quick reply or sends text: queue the signed inbound webhook."""
-    customer = _sandbox_customer(customer_id)
+    customer = _sandbox_customer(request, customer_id)
     if not customer.phone:
         return HttpResponseBadRequest("this customer has no valid phone number")
     if request.POST.get("button"):

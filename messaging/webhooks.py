@@ -18,7 +18,6 @@ from messaging.models import ChannelProvider, ProviderWebhook
 from messaging.providers import ProviderConfig, get_provider
 from messaging.services.inbound import inbound_reply_handle
 from messaging.services.receipts import message_apply_status
-from messaging.services.routing import DEFAULT_PROVIDER
 from orders.models import Store
 
 logger = logging.getLogger(__name__)
@@ -46,9 +45,6 @@ def provider_webhook(request, provider: str, store_slug: str, kind: str):
         ProviderConfig(row.provider, row.sender, row.credentials_env_prefix)
         for row in ChannelProvider.objects.filter(store=store, provider=provider).order_by("id")
     ]
-    if not configs and provider == DEFAULT_PROVIDER:
-        # Routing falls back to the sandbox for unconfigured channels; its webhooks come along.
-        configs = [ProviderConfig(DEFAULT_PROVIDER)]
     if not configs:
         return JsonResponse({"detail": "This store does not use this provider."}, status=404)
 
@@ -68,13 +64,13 @@ def provider_webhook(request, provider: str, store_slug: str, kind: str):
         )
         return JsonResponse({"detail": "Bad signature."}, status=403)
 
-    webhook = _store_raw(request, provider, kind)
+    webhook = _store_raw(request, provider, kind, store)
     if webhook is not None:
         _apply(webhook, impl, store, request)
     return impl.acknowledge(kind) if hasattr(impl, "acknowledge") else HttpResponse(status=200)
 
 
-def _store_raw(request, provider: str, kind: str) -> ProviderWebhook | None:
+def _store_raw(request, provider: str, kind: str, store: Store) -> ProviderWebhook | None:
     """Keep the request as it came; None when this exact body was already received."""
     body = request.body
     try:
@@ -82,6 +78,7 @@ def _store_raw(request, provider: str, kind: str) -> ProviderWebhook | None:
             return ProviderWebhook.objects.create(
                 provider=provider,
                 kind=kind,
+                store=store,
                 dedup_key=f"{kind}:{hashlib.sha256(body).hexdigest()}",
                 headers={h: request.headers[h] for h in KEPT_HEADERS if h in request.headers},
                 # PostgreSQL's text holds no NUL: kept as U+FFFD, like bytes that are not UTF-8.

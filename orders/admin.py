@@ -16,6 +16,7 @@ from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from orders.admin_scoping import StoreScopedAdmin, StoreScopedInline
 from orders.errors import OrderTransitionError
 from orders.models import Customer, Order, OrderEvent, OrderItem, Store
 from orders.phones import normalize_phone
@@ -130,12 +131,13 @@ class PhoneReadableFilter(admin.SimpleListFilter):
 
 
 @admin.register(Customer)
-class CustomerAdmin(PhoneSearchMixin, admin.ModelAdmin):
+class CustomerAdmin(StoreScopedAdmin, PhoneSearchMixin, admin.ModelAdmin):
     form = CustomerAdminForm
     list_display = ["name", "phone_e164", "phone_raw", "email", "store", "language", "created_at"]
     list_filter = ["store", PhoneReadableFilter, "language"]
     list_select_related = ["store"]
     search_fields = ["name", "phone", "phone_raw", "email"]
+    ordering = ["-pk"]  # newest first, in the list and in the order form's customer search alike
     fields = ["store", "name", "phone_raw", "phone_e164", "email", "language", "created_at", "updated_at"]
     readonly_fields = ["phone_e164", "created_at", "updated_at"]
 
@@ -151,7 +153,7 @@ class CustomerAdmin(PhoneSearchMixin, admin.ModelAdmin):
 
 
 # --- Order -----------------------------------------------------------------------------------
-class OrderItemInline(admin.TabularInline):
+class OrderItemInline(StoreScopedInline, admin.TabularInline):
     model = OrderItem
     fields = ["sku", "title", "quantity", "unit_price", "line_total"]
     readonly_fields = ["line_total"]
@@ -162,7 +164,7 @@ class OrderItemInline(admin.TabularInline):
         return obj.line_total if obj.pk else "-"
 
 
-class OrderEventInline(ReadOnlyAdminMixin, admin.TabularInline):
+class OrderEventInline(StoreScopedInline, ReadOnlyAdminMixin, admin.TabularInline):
     """The status timeline. The audit trail is append-only: nothing here can be added or changed."""
 
     model = OrderEvent
@@ -195,7 +197,7 @@ class OrderAdminForm(forms.ModelForm):
 
 
 @admin.register(Order)
-class OrderAdmin(PhoneSearchMixin, admin.ModelAdmin):
+class OrderAdmin(StoreScopedAdmin, PhoneSearchMixin, admin.ModelAdmin):
     form = OrderAdminForm
     phone_search_field = "customer__phone"
     change_form_template = "admin/orders/order/change_form.html"
@@ -238,7 +240,7 @@ class OrderAdmin(PhoneSearchMixin, admin.ModelAdmin):
 
     # --- list ----------------------------------------------------------------------------
     def get_queryset(self, request):
-        queryset = order_list_for_admin()
+        queryset = self.scope_queryset(request, order_list_for_admin())
         ordering = self.get_ordering(request)
         return queryset.order_by(*ordering) if ordering else queryset
 

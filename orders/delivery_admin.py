@@ -20,6 +20,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
 from orders.admin import AMBER, BLUE, GREEN, GREY, INDIGO, RED, ReadOnlyAdminMixin
+from orders.admin_scoping import StoreScopedAdmin
 from orders.models import StoreDelivery
 from orders.services.inbox import RETRYABLE, store_delivery_retry
 from orders.services.ingest import MAX_ATTEMPTS
@@ -60,7 +61,7 @@ def preformatted(text: str, css_class: str) -> str:
 
 
 @admin.register(StoreDelivery)
-class StoreDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class StoreDeliveryAdmin(StoreScopedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin):
     change_form_template = "admin/orders/storedelivery/change_form.html"
     list_display = [
         "id",

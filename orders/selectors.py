@@ -2,8 +2,17 @@
 
 from django.db.models import QuerySet
 
-from orders.models import Order
+from orders.models import Order, Store
 from orders.transitions import TRANSITIONS
+
+
+def store_list_for_user(user) -> QuerySet[Store]:
+    """The stores ``user`` is a member of (superusers: every store): what the API and admin show."""
+    if not user.is_authenticated:  # never reached through the API's views; the schema asks anonymously
+        return Store.objects.none()
+    if user.is_superuser:
+        return Store.objects.all()
+    return Store.objects.filter(members=user)
 
 
 def order_list_for_admin() -> QuerySet[Order]:

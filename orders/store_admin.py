@@ -21,6 +21,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
+from orders.admin_scoping import StoreScopedAdmin
 from orders.forms import StoreAdminForm
 from orders.models import Store
 from orders.platforms import platform_names
@@ -94,7 +95,8 @@ def render_webhook_endpoints(store: Store) -> str:
 
 
 @admin.register(Store)
-class StoreAdmin(admin.ModelAdmin):
+class StoreAdmin(StoreScopedAdmin, admin.ModelAdmin):
+    store_lookups = ("pk",)
     form = StoreAdminForm
     change_form_template = "admin/orders/store/change_form.html"
     list_display = ["name", "slug", "platform", "currency", "default_phone_region", "time_zone"]
@@ -107,6 +109,12 @@ class StoreAdmin(admin.ModelAdmin):
     # No secret column is listed anywhere: Livra's webhook secret is never rendered, not even
     # read-only, and the platform's is only entered (new_platform_secret) and said to be set.
     readonly_fields = ["created_at", "webhook_endpoints", "signing_secrets"]
+    # Read-only panels other apps add to a store's page, as (title, function of the store): orders
+    # never imports them (messaging adds its channel providers, as it adds the order's messages).
+    panels: list = []
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), *(show for _, show in self.panels)]
 
     def get_fieldsets(self, request, obj=None):
         settings_fields = ["name", "slug", "platform", "currency", "default_phone_region", "time_zone"]
@@ -123,6 +131,8 @@ class StoreAdmin(admin.ModelAdmin):
         ]
         if webhook_fields:
             fieldsets.append(("Webhooks", {"fields": webhook_fields}))
+        if obj is not None:
+            fieldsets += [(title, {"fields": [show]}) for title, show in self.panels]
         return fieldsets
 
     # --- read-only panels ----------------------------------------------------------------

@@ -106,3 +106,6 @@ def data_from_migrations(request):
         importlib.import_module("orders.migrations.0011_hash_authtoken_keys").grant_api_token_permissions(
             apps, None
         )
+        importlib.import_module(
+            "messaging.migrations.0007_provider_webhook_store_pii_no_provider"
+        ).grant_view_pii(apps, None)

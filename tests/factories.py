@@ -7,6 +7,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.utils import timezone
 
+from messaging.models import ChannelProvider
+from messaging.services.routing import channel_providers_choose_sandbox
 from orders.models import Customer, Order, OrderEvent, OrderItem, Store
 from orders.services import order_transition
 from orders.transitions import PaymentMethod, shortest_path
@@ -16,12 +18,32 @@ class StoreFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Store
         django_get_or_create = ("slug",)
+        skip_postgeneration_save = True
 
     name = factory.Sequence(lambda n: f"Store {n}")
     slug = factory.Sequence(lambda n: f"store-{n}")
     platform = Store.Platform.SHOPIFY
     currency = "MAD"
     default_phone_region = "MA"
+
+    @factory.post_generation
+    def members(self, create, extracted, **kwargs):
+        for user in extracted or ():
+            self.members.add(user)
+
+    @factory.post_generation
+    def providers(self, create, extracted, **kwargs):
+        """The sandbox on every channel, chosen as a store chooses any provider; a test that is
+        about providers passes ``providers=False`` and chooses its own."""
+        if create and extracted is not False:
+            channel_providers_choose_sandbox(self)
+
+
+def channel_provider_set(*, store, channel, **fields) -> ChannelProvider:
+    """``store`` sends ``channel`` through the provider ``fields`` name, instead of the sandbox
+    StoreFactory chose for it."""
+    provider, _ = ChannelProvider.objects.update_or_create(store=store, channel=channel, defaults=fields)
+    return provider
 
 
 class CustomerFactory(factory.django.DjangoModelFactory):
@@ -95,6 +117,12 @@ class UserFactory(factory.django.DjangoModelFactory):
     def groups(self, create, extracted, **kwargs):
         for name in extracted or ():
             self.groups.add(Group.objects.get(name=name))
+
+    @factory.post_generation
+    def stores(self, create, extracted, **kwargs):
+        """The stores the user is a member of: what they see in admin and the API."""
+        for store in extracted or ():
+            store.members.add(self)
 
 
 def order_in_status(status: str, **order_kwargs) -> Order:

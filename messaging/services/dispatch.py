@@ -38,7 +38,7 @@ from messaging.services.outbox import (
     messages_record_accepted,
 )
 from messaging.services.rendering import order_context, template_choose
-from messaging.services.routing import DEFAULT_PROVIDER, messaging_settings_for
+from messaging.services.routing import messaging_settings_for
 from messaging.services.wakeup import outbox_wake, outbox_wake_clear
 from messaging.services.whatsapp_window import WINDOW
 from orders.models import OrderEvent
@@ -203,9 +203,9 @@ class BatchLookups:
         settings.store = store
         return settings
 
-    def provider(self, store, channel: str):
-        configured = self._providers.get((store.pk, channel))
-        return configured or ChannelProvider(store=store, channel=channel, provider=DEFAULT_PROVIDER)
+    def provider(self, store, channel: str) -> ChannelProvider | None:
+        """The store's enabled provider for ``channel``; None when it has none (nothing sends it)."""
+        return self._providers.get((store.pk, channel))
 
     def template(self, store, event: str, channel: str, language: str):
         candidates = [

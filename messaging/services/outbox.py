@@ -33,9 +33,12 @@ from messaging.providers import (
 from messaging.services.consent import consent_allows, consent_record_provider_opt_out
 from messaging.services.rendering import RenderError, render_text
 from messaging.services.routing import (
+    NO_PROVIDER,
     channel_provider_for,
+    channels_without_provider,
     contact_point,
     messaging_settings_for,
+    no_provider_note,
     quiet_hours_end,
     route_channels,
 )
@@ -76,6 +79,13 @@ def notification_create(
     channels = route_channels(customer, settings, purpose)
     if only_channel is not None:
         channels = [channel for channel in channels if channel == only_channel]
+    # A channel the store chose no provider for is not tried: nothing would carry the message.
+    without_provider = channels_without_provider(order.store, channels)
+    channels = [channel for channel in channels if channel not in without_provider]
+    if channels:
+        status = Notification.Status.PENDING
+    else:
+        status = Notification.Status.NO_PROVIDER if without_provider else Notification.Status.NO_CHANNEL
     try:
         # A savepoint: a concurrent twin that committed first must not break the caller's transaction.
         with transaction.atomic():
@@ -87,14 +97,15 @@ def notification_create(
                 urgent=event in URGENT_EVENTS,
                 channels=channels,
                 idempotency_key=key,
-                status=Notification.Status.PENDING if channels else Notification.Status.NO_CHANNEL,
+                status=status,
+                routing_note=no_provider_note(without_provider),
             )
     except IntegrityError:
         return Notification.objects.get(idempotency_key=key)
     if channels:
         message_create(notification, channels[0], settings=settings)
     else:
-        logger.info("notification has no usable channel notification_id=%s", notification.pk)
+        logger.info("notification not routed notification_id=%s status=%s", notification.pk, status)
     return notification
 
 
@@ -117,7 +128,7 @@ def message_create(
         customer=notification.customer,
         event=notification.event,
         channel=channel,
-        provider=provider.provider,
+        provider=provider.provider if provider else "",  # the send fails it, and moves on
         recipient=contact_point(notification.customer, channel),
         idempotency_key=f"{notification.idempotency_key}:{channel}",
         next_attempt_at=not_before or now,
@@ -161,6 +172,11 @@ def message_prepare_send(message: Message, now, lookups):
     # The store's provider now, not when the message was queued: a store that set up a real
     # provider while this message waited (quiet hours, backoff) must not send it via the old one.
     configured = lookups.provider(message.order.store, message.channel)
+    if configured is None:  # disabled or removed while the message waited
+        reason = f"{NO_PROVIDER} for {message.channel}"
+        _finish(message, Message.Status.FAILED, "no_provider", reason, "send task")
+        notification_try_next_channel_locked(message, reason)
+        return None
     message.provider = configured.provider
     try:
         outbound, template = _outbound(message, sender=configured.sender, lookups=lookups)

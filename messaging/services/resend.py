@@ -69,6 +69,10 @@ def message_resend(message: Message, *, actor, reason: str) -> Message:
         if not recipient:
             raise ResendRefused(f"Cannot resend: the customer has no valid contact for {channel}.")
 
+        provider = channel_provider_for(order.store, channel)
+        if provider is None:
+            raise ResendRefused(f"Cannot resend: the store has no provider configured for {channel}.")
+
         number = earlier.count() + 1
         now = timezone.now()
         resent = Message.objects.create(
@@ -78,7 +82,7 @@ def message_resend(message: Message, *, actor, reason: str) -> Message:
             event=original.event,
             channel=channel,
             # The provider the store sends this channel with now, as the send task configures it.
-            provider=channel_provider_for(order.store, channel).provider,
+            provider=provider.provider,
             recipient=recipient,
             idempotency_key=f"resend:{original.pk}:{number}",
             next_attempt_at=now,  # the agent asked for it now: quiet hours do not hold it

@@ -1,11 +1,19 @@
-"""Which channels to try for a customer, in which order, and when quiet hours hold a message."""
+"""Which channels to try for a customer, in which order, through which provider, and when quiet
+hours hold a message.
+
+A channel goes through the provider the store chose for it (admin: *Channel providers*) and
+through nothing else: a channel without an enabled provider is not routed, and the notification
+says "no provider configured". The sandbox, which only pretends to send, is used where a store
+chose it (the demo store does), never as a silent stand-in.
+"""
 
 import datetime
 
 from messaging.models import Channel, ChannelProvider, MessagingSettings
 from messaging.services.consent import consent_allows
 
-DEFAULT_PROVIDER = "sandbox"
+NO_PROVIDER = "no provider configured"
+SANDBOX = "sandbox"
 
 
 def messaging_settings_for(store) -> MessagingSettings:
@@ -45,10 +53,34 @@ def route_channels(customer, settings: MessagingSettings, purpose: str) -> list[
     ]
 
 
-def channel_provider_for(store, channel: str) -> ChannelProvider:
-    """The store's enabled provider for ``channel``; the sandbox when none is configured."""
-    configured = ChannelProvider.objects.filter(store=store, channel=channel, enabled=True).first()
-    return configured or ChannelProvider(store=store, channel=channel, provider=DEFAULT_PROVIDER)
+def channel_provider_for(store, channel: str) -> ChannelProvider | None:
+    """The store's enabled provider for ``channel``; None when it has none."""
+    return ChannelProvider.objects.filter(store=store, channel=channel, enabled=True).first()
+
+
+def channels_without_provider(store, channels) -> list[str]:
+    """Those of ``channels`` the store has no enabled provider for, in their order."""
+    provided = set(
+        ChannelProvider.objects.filter(store=store, channel__in=channels, enabled=True).values_list(
+            "channel", flat=True
+        )
+    )
+    return [channel for channel in channels if channel not in provided]
+
+
+def no_provider_note(channels) -> str:
+    """What a notification records about the channels it could not use for want of a provider."""
+    return f"{NO_PROVIDER} for {', '.join(channels)}" if channels else ""
+
+
+def channel_providers_choose_sandbox(store) -> list[ChannelProvider]:
+    """Choose the sandbox for each channel the store has no provider for (a demo or test store)."""
+    taken = set(ChannelProvider.objects.filter(store=store).values_list("channel", flat=True))
+    return ChannelProvider.objects.bulk_create(
+        ChannelProvider(store=store, channel=channel, provider=SANDBOX)
+        for channel in Channel.values
+        if channel not in taken
+    )
 
 
 def quiet_hours_end(settings: MessagingSettings, now: datetime.datetime) -> datetime.datetime | None:

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from automations.models import QueueEntry
 from automations.services.queue import queue_entry_close
-from orders.models import OrderEvent
+from orders.models import OrderEvent, Store
 from tests.factories import CustomerFactory, OrderFactory, StoreFactory, UserFactory, grant
 
 pytestmark = pytest.mark.django_db
@@ -23,13 +23,18 @@ OPEN, DONE = QueueEntry.State.OPEN, QueueEntry.State.DONE
 
 # --- helpers ---------------------------------------------------------------------------------
 def agent(client, *extra: str):
-    user = grant(UserFactory(), "automations.view_queueentry", "automations.change_queueentry", *extra)
+    user = grant(
+        UserFactory(stores=Store.objects.all()),
+        "automations.view_queueentry",
+        "automations.change_queueentry",
+        *extra,
+    )
     client.force_login(user)
     return user
 
 
 def viewer(client):
-    user = grant(UserFactory(), "automations.view_queueentry")
+    user = grant(UserFactory(stores=Store.objects.all()), "automations.view_queueentry")
     client.force_login(user)
     return user
 
@@ -165,7 +170,7 @@ def test_marking_entries_done_closes_them_and_says_so_on_the_order(client):
 
 def test_the_confirmation_agent_group_may_mark_entries_done(client):
     entry = queued()
-    client.force_login(UserFactory(groups=["Confirmation agent"]))
+    client.force_login(UserFactory(groups=["Confirmation agent"], stores=Store.objects.all()))
 
     mark_done(client, entry)
 

@@ -29,7 +29,7 @@ def test_tapping_confirm_on_the_phone_confirms_the_order_and_the_customer_is_tol
 ):
     # given: a COD order awaiting confirmation, whose request the sandbox delivered
     settings.LIVRA_PUBLIC_URL = live_server.url  # where the sandbox posts its customers' replies
-    store = StoreFactory()
+    store = StoreFactory(members=[agent])
     MessagingSettings.objects.create(store=store, quiet_hours_start=None, quiet_hours_end=None)
     order = order_in_status(OrderStatus.AWAITING_CONFIRMATION, store=store)
     request = Message.objects.get(order=order, event="confirmation_requested")

@@ -16,13 +16,13 @@ from django.test.utils import CaptureQueriesContext
 
 import messaging.providers.sandbox
 import messaging.providers.twilio  # noqa: F401 - registered whichever provider test ran first
-from messaging.models import ChannelProvider, Consent, Message, MessageAttempt, MessagingSettings
+from messaging.models import Consent, Message, MessageAttempt, MessagingSettings
 from messaging.services.consent import consent_record
 from messaging.services.dispatch import outbox_drain
 from messaging.services.wakeup import outbox_wake, outbox_wake_clear
 from orders.models import OrderEvent
 from orders.services import order_transition
-from tests.factories import OrderFactory, StoreFactory
+from tests.factories import OrderFactory, StoreFactory, channel_provider_set
 from tests.fakes.twilio import FakeTwilio
 
 PREFIX = "LIVRA_DISPATCH_TWILIO"
@@ -44,7 +44,7 @@ def sms_store():
     MessagingSettings.objects.create(
         store=store, channel_order=["sms"], quiet_hours_start=None, quiet_hours_end=None
     )
-    ChannelProvider.objects.create(
+    channel_provider_set(
         store=store, channel="sms", provider="twilio", sender=SENDER, credentials_env_prefix=PREFIX
     )
     return store

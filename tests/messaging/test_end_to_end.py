@@ -11,11 +11,11 @@ import uuid
 import pytest
 from django.urls import reverse
 
-from messaging.models import ChannelProvider, Message, MessageTemplate, Notification
+from messaging.models import Message, MessageTemplate, Notification
 from orders.models import OrderEvent
 from orders.services import order_transition
 from tests.celery_worker import WorkerProcess, broker_client, forget_queue, publish_for_real_to, wait_for
-from tests.factories import OrderFactory, UserFactory
+from tests.factories import OrderFactory, UserFactory, channel_provider_set
 from tests.fakes.twilio import FakeTwilio
 from tests.fakes.whatsapp_cloud import WhatsAppCloudFake
 
@@ -55,14 +55,14 @@ def worker(fakes, live_server, monkeypatch, tmp_path, settings):
 
 
 def configure_store(order, whatsapp):
-    ChannelProvider.objects.create(
+    channel_provider_set(
         store=order.store,
         channel="whatsapp",
         provider="whatsapp_cloud",
         sender=whatsapp.phone_number_id,
         credentials_env_prefix="LIVRA_WA",
     )
-    ChannelProvider.objects.create(
+    channel_provider_set(
         store=order.store,
         channel="sms",
         provider="twilio",
@@ -115,7 +115,7 @@ def test_a_cod_order_not_on_whatsapp_is_asked_by_sms_and_the_page_shows_both_att
     assert sms.notification.status == Notification.Status.DELIVERED
 
     # and the order's page shows both attempts, the error and the fallback
-    client.force_login(UserFactory(groups=["Ops agent"]))
+    client.force_login(UserFactory(groups=["Ops agent"], stores=[order.store]))
     page = client.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
     assert "whatsapp" in page and "sms" in page
     assert str(NOT_A_WHATSAPP_USER) in page

@@ -21,7 +21,7 @@ from messaging.services.inbound import (
     inbound_reply_handle,
     normalize_reply,
 )
-from orders.models import OrderEvent
+from orders.models import OrderEvent, Store
 from orders.services import order_transition
 from orders.transitions import OrderStatus
 from tests.factories import CustomerFactory, StoreFactory, UserFactory, order_in_status
@@ -431,7 +431,7 @@ def inbox_url(**filters) -> str:
 
 
 def logged_in(client, *groups, permissions=()):
-    user = UserFactory(groups=list(groups))
+    user = UserFactory(groups=list(groups), stores=Store.objects.all())
     user.user_permissions.add(
         *Permission.objects.filter(content_type__app_label="messaging", codename__in=permissions)
     )

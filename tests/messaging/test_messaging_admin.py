@@ -20,7 +20,7 @@ from messaging.models import (
 from messaging.providers import ErrorKind, ProviderError
 from messaging.services.consent import consent_record
 from messaging.services.resend import ResendRefused, message_resend
-from orders.models import OrderEvent
+from orders.models import OrderEvent, Store
 from orders.transitions import OrderStatus
 from tests.factories import CustomerFactory, StoreFactory, UserFactory, grant, order_in_status
 from tests.fakes.scripted_provider import SCRIPTED, accepted, use_scripted_provider
@@ -38,12 +38,12 @@ TIMEOUT = 10.0
 # --- helpers ---------------------------------------------------------------------------------
 def agent(*perms: str):
     """A confirmation agent: sees orders and their messages, may not resend."""
-    return grant(UserFactory(groups=[CONFIRMATION_AGENT]), *perms)
+    return grant(UserFactory(groups=[CONFIRMATION_AGENT], stores=Store.objects.all()), *perms)
 
 
 def resender():
     """An ops agent: the group has messaging.resend_message (migration messaging 0004)."""
-    return UserFactory(groups=[OPS_AGENT])
+    return UserFactory(groups=[OPS_AGENT], stores=Store.objects.all())
 
 
 def change_url(order) -> str:
@@ -547,7 +547,7 @@ def provider_data(store, **overrides) -> dict[str, str]:
 
 def test_a_provider_that_is_not_registered_is_refused(client):
     client.force_login(UserFactory(is_superuser=True))
-    store = StoreFactory()
+    store = StoreFactory(providers=False)
 
     response = client.post(
         reverse("admin:messaging_channelprovider_add"), provider_data(store, provider="acme_sms")
@@ -581,7 +581,7 @@ def test_the_provider_form_says_credentials_come_from_the_environment_and_are_ne
 
 def test_a_registered_provider_is_saved(client):
     client.force_login(UserFactory(is_superuser=True))
-    store = StoreFactory()
+    store = StoreFactory(providers=False)
 
     response = client.post(reverse("admin:messaging_channelprovider_add"), provider_data(store))
 

@@ -20,12 +20,12 @@ from django.conf import settings
 from django.utils import timezone
 
 from config.celery import app as celery_app
-from messaging.models import Channel, ChannelProvider, Message, MessageAttempt
+from messaging.models import Channel, Message, MessageAttempt
 from messaging.services.sweep import outbox_sweep
 from orders.models import OrderEvent
 from orders.services import order_transition
 from tests.celery_worker import WorkerProcess, publish_for_real_to, wait_for
-from tests.factories import OrderFactory
+from tests.factories import OrderFactory, channel_provider_set
 from tests.fakes.server import FakeRequest, FakeResponse, FakeServer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.broker, pytest.mark.django_db(transaction=True)]
@@ -108,7 +108,7 @@ def test_a_worker_killed_during_the_provider_call_leaves_a_message_the_sweep_mar
     # given a store that sends WhatsApp through Twilio, and a status change that notifies
     doomed = workers()
     order = OrderFactory()
-    ChannelProvider.objects.create(
+    channel_provider_set(
         store=order.store,
         channel=Channel.WHATSAPP,
         provider="twilio",

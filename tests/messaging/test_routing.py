@@ -11,6 +11,7 @@ from messaging.services.consent import consent_record
 from messaging.services.outbox import notification_create
 from messaging.services.routing import (
     channel_provider_for,
+    channel_providers_choose_sandbox,
     messaging_settings_for,
     quiet_hours_end,
     route_channels,
@@ -110,7 +111,7 @@ def test_under_the_explicit_policy_only_opted_in_channels_are_routed():
 
 # --- providers ------------------------------------------------------------------------------
 def test_the_store_configured_provider_sends_on_its_channel():
-    store = StoreFactory()
+    store = StoreFactory(providers=False)
     ChannelProvider.objects.create(store=store, channel=SMS, provider="twilio", sender="+212500000000")
 
     provider = channel_provider_for(store, SMS)
@@ -118,12 +119,70 @@ def test_the_store_configured_provider_sends_on_its_channel():
     assert (provider.provider, provider.sender) == ("twilio", "+212500000000")
 
 
-def test_a_channel_without_an_enabled_provider_falls_back_to_the_sandbox():
-    store = StoreFactory()
+def test_a_channel_without_an_enabled_provider_has_none_not_the_sandbox():
+    store = StoreFactory(providers=False)
     ChannelProvider.objects.create(store=store, channel=SMS, provider="twilio", enabled=False)
 
-    assert channel_provider_for(store, SMS).provider == "sandbox"
-    assert channel_provider_for(store, EMAIL).provider == "sandbox"
+    assert channel_provider_for(store, SMS) is None
+    assert channel_provider_for(store, EMAIL) is None
+
+
+def test_a_store_without_providers_routes_nothing_and_says_why():
+    # given a store that chose no provider (DEBUG is off in tests, as in production)
+    order = OrderFactory(store=StoreFactory(providers=False))
+
+    # when a notification is made
+    notification = notification_create(order, event="order_confirmed", key="k1")
+
+    # then no message is queued, and the notification says why
+    assert notification.status == Notification.Status.NO_PROVIDER
+    assert notification.channels == []
+    assert notification.routing_note == "no provider configured for whatsapp, sms, email"
+    assert not order.messages.exists()
+
+
+def test_only_the_channels_with_a_provider_are_routed_and_the_others_are_named():
+    store = StoreFactory(providers=False)
+    ChannelProvider.objects.create(store=store, channel=SMS, provider="twilio", sender="+212500000000")
+    order = OrderFactory(store=store)
+
+    notification = notification_create(order, event="order_confirmed", key="k1")
+
+    assert notification.channels == [SMS]
+    assert notification.routing_note == "no provider configured for whatsapp, email"
+    assert [(m.channel, m.provider) for m in order.messages.all()] == [(SMS, "twilio")]
+
+
+def test_a_customer_reachable_only_where_no_provider_is_set_is_not_a_no_channel_case():
+    store = StoreFactory(providers=False)
+    ChannelProvider.objects.create(store=store, channel=EMAIL, provider="smtp")
+    order = OrderFactory(store=store, customer__email="")
+
+    notification = notification_create(order, event="order_confirmed", key="k1")
+
+    assert notification.status == Notification.Status.NO_PROVIDER
+    assert notification.routing_note == "no provider configured for whatsapp, sms"
+
+
+def test_the_sandbox_is_used_where_the_store_chose_it():
+    store = StoreFactory(providers=False)
+    channel_providers_choose_sandbox(store)
+    order = OrderFactory(store=store)
+
+    notification = notification_create(order, event="order_confirmed", key="k1")
+
+    assert notification.routing_note == ""
+    assert [(m.channel, m.provider) for m in order.messages.all()] == [(WHATSAPP, "sandbox")]
+
+
+def test_choosing_the_sandbox_keeps_the_providers_a_store_chose():
+    store = StoreFactory(providers=False)
+    ChannelProvider.objects.create(store=store, channel=SMS, provider="twilio")
+
+    channel_providers_choose_sandbox(store)
+
+    chosen = dict(ChannelProvider.objects.filter(store=store).values_list("channel", "provider"))
+    assert chosen == {WHATSAPP: "sandbox", SMS: "twilio", EMAIL: "sandbox"}
 
 
 # --- quiet hours (store time zone, 21:00-09:00 by default) -----------------------------------

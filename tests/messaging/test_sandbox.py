@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from messaging.models import Channel, InboundMessage, Message, MessagingSettings, ProviderWebhook
 from messaging.providers.sandbox import SIGNATURE_HEADER, sandbox_signature
-from orders.models import OrderEvent
+from orders.models import OrderEvent, Store
 from orders.services import order_transition
 from orders.transitions import OrderStatus
 from tests.factories import CustomerFactory, OrderFactory, StoreFactory, UserFactory, order_in_status
@@ -68,7 +68,7 @@ def post_signed(client, url: str, payload, *, signature: str | None = None):
 
 
 def agent(client, *groups):
-    user = UserFactory(groups=list(groups or ["Confirmation agent"]))
+    user = UserFactory(groups=list(groups or ["Confirmation agent"]), stores=Store.objects.all())
     client.force_login(user)
     return user
 
@@ -456,3 +456,14 @@ def test_replies_are_only_posted(client, asked):
     agent(client)
 
     assert client.get(reply_url(asked.customer)).status_code == 405
+
+
+def test_the_phone_shows_and_answers_for_the_customers_of_the_agents_stores_only(client, asked):
+    # given a confirmation agent of another store
+    client.force_login(UserFactory(groups=["Confirmation agent"], stores=[StoreFactory()]))
+    customer = asked.customer
+
+    # then the customer is not on their list, and their phone is not found
+    assert customer.name not in client.get(reverse("messaging:sandbox-phone-customers")).content.decode()
+    assert client.get(phone_url(customer)).status_code == 404
+    assert client.post(reply_url(customer), {"text": "1"}).status_code == 404

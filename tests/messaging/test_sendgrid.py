@@ -19,7 +19,6 @@ from django.utils import timezone
 import messaging.providers.sandbox
 import messaging.providers.sendgrid  # noqa: F401
 from messaging.models import (
-    ChannelProvider,
     Consent,
     Message,
     MessageAttempt,
@@ -32,7 +31,13 @@ from messaging.providers import ErrorKind, get_provider
 from messaging.services.routing import messaging_settings_for
 from orders.models import OrderEvent
 from orders.services import order_transition
-from tests.factories import CustomerFactory, StoreFactory, order_in_status, without_queued_messages
+from tests.factories import (
+    CustomerFactory,
+    StoreFactory,
+    channel_provider_set,
+    order_in_status,
+    without_queued_messages,
+)
 from tests.fakes.sendgrid import FakeSendGrid, bad_request, rate_limited, server_error, slow
 
 pytestmark = pytest.mark.django_db
@@ -63,7 +68,7 @@ def email_via_sendgrid(store, sendgrid, monkeypatch):
     monkeypatch.setenv(f"{ENV}_API_KEY", sendgrid.api_key)
     monkeypatch.setenv(f"{ENV}_BASE_URL", sendgrid.base_url)
     monkeypatch.setenv(f"{ENV}_WEBHOOK_PUBLIC_KEY", sendgrid.public_key)
-    return ChannelProvider.objects.create(
+    return channel_provider_set(
         store=store, channel="email", provider="sendgrid", sender=SENDER, credentials_env_prefix=ENV
     )
 

@@ -12,11 +12,17 @@ from django.urls import reverse
 # get_provider() loads the built-in providers only while the registry is empty, so a provider
 # module another test imports first can hide these (core fix reported): register them here.
 import messaging.providers.smtp  # noqa: F401
-from messaging.models import ChannelProvider, Message, MessageAttempt, Notification
+from messaging.models import Message, MessageAttempt, Notification
 from messaging.services.routing import messaging_settings_for
 from orders.models import OrderEvent
 from orders.services import order_transition
-from tests.factories import CustomerFactory, StoreFactory, order_in_status, without_queued_messages
+from tests.factories import (
+    CustomerFactory,
+    StoreFactory,
+    channel_provider_set,
+    order_in_status,
+    without_queued_messages,
+)
 from tests.fakes.smtp import FakeSMTPServer
 
 pytestmark = pytest.mark.django_db
@@ -48,7 +54,7 @@ def email_via_smtp(store, smtp_server, monkeypatch):
     monkeypatch.setenv(f"{ENV}_PASSWORD", "s3cret-for-tests")
     monkeypatch.setenv(f"{ENV}_USE_TLS", "false")  # the fake speaks plain SMTP
     monkeypatch.setenv(f"{ENV}_TIMEOUT", "2")
-    return ChannelProvider.objects.create(
+    return channel_provider_set(
         store=store, channel="email", provider="smtp", sender=SENDER, credentials_env_prefix=ENV
     )
 

@@ -7,7 +7,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from messaging.models import MessageTemplate
-from orders.models import Customer
+from orders.models import Customer, Store
 from orders.transitions import OrderStatus
 from tests.factories import CustomerFactory, OrderFactory, StoreFactory, UserFactory, order_in_status
 
@@ -19,7 +19,7 @@ PREVIEW_URL = "admin:messaging_messagetemplate_preview"
 
 # --- helpers ---------------------------------------------------------------------------------
 def user_with(*perms: str, **kwargs):
-    user = UserFactory(**kwargs)
+    user = UserFactory(**kwargs, stores=Store.objects.all())
     for perm in perms:
         app_label, codename = perm.split(".")
         user.user_permissions.add(
@@ -36,6 +36,14 @@ def store_admin(client):
         "messaging.change_messagetemplate",
         "orders.view_order",
     )
+    client.force_login(user)
+    return user
+
+
+@pytest.fixture
+def superuser(client):
+    """Only superusers edit the default templates (every store's): members see them read-only."""
+    user = UserFactory(is_superuser=True)
     client.force_login(user)
     return user
 
@@ -77,7 +85,7 @@ def preview(client, order_ref, **fields):
 
 # --- what the form refuses -------------------------------------------------------------------
 def test_a_template_with_an_unknown_placeholder_is_refused_with_the_allowed_ones_listed(client, store_admin):
-    store = StoreFactory()
+    store = StoreFactory(members=[store_admin])
 
     response = add_template(client, store, body="Bonjour {prenom}, commande {order_number}")
 
@@ -88,7 +96,7 @@ def test_a_template_with_an_unknown_placeholder_is_refused_with_the_allowed_ones
 
 
 def test_an_unknown_placeholder_in_the_subject_is_refused(client, store_admin):
-    store = StoreFactory()
+    store = StoreFactory(members=[store_admin])
 
     response = add_template(client, store, channel="email", subject="Commande {numero}")
 
@@ -97,7 +105,7 @@ def test_an_unknown_placeholder_in_the_subject_is_refused(client, store_admin):
 
 
 def test_a_template_with_unbalanced_braces_is_refused(client, store_admin):
-    store = StoreFactory()
+    store = StoreFactory(members=[store_admin])
 
     response = add_template(client, store, body="Bonjour {customer_name, merci")
 
@@ -108,7 +116,7 @@ def test_a_template_with_unbalanced_braces_is_refused(client, store_admin):
 
 
 def test_a_placeholder_with_a_format_is_refused_because_it_could_not_be_rendered(client, store_admin):
-    store = StoreFactory()
+    store = StoreFactory(members=[store_admin])
 
     response = add_template(client, store, body="À payer : {cod_amount:d} ({customer_name!r})")
 
@@ -118,7 +126,7 @@ def test_a_placeholder_with_a_format_is_refused_because_it_could_not_be_rendered
 
 
 def test_empty_braces_are_refused(client, store_admin):
-    store = StoreFactory()
+    store = StoreFactory(members=[store_admin])
 
     response = add_template(client, store, body="Bonjour {}")
 
@@ -126,7 +134,7 @@ def test_empty_braces_are_refused(client, store_admin):
 
 
 def test_an_unknown_body_parameter_is_refused(client, store_admin):
-    store = StoreFactory()
+    store = StoreFactory(members=[store_admin])
 
     response = add_template(client, store, channel="whatsapp", body_parameters='["order_number", "prenom"]')
 
@@ -137,7 +145,7 @@ def test_an_unknown_body_parameter_is_refused(client, store_admin):
 
 
 def test_a_body_parameter_written_with_braces_is_refused_with_how_to_write_it(client, store_admin):
-    store = StoreFactory()
+    store = StoreFactory(members=[store_admin])
 
     response = add_template(client, store, channel="whatsapp", body_parameters='["{order_number}"]')
 
@@ -147,7 +155,7 @@ def test_a_body_parameter_written_with_braces_is_refused_with_how_to_write_it(cl
 
 
 def test_a_button_title_longer_than_twenty_characters_is_refused(client, store_admin):
-    store = StoreFactory()
+    store = StoreFactory(members=[store_admin])
     buttons = [{"id": "confirm", "title": "Je confirme ma commande"}]
 
     response = add_template(client, store, channel="whatsapp", buttons=json.dumps(buttons))
@@ -158,7 +166,7 @@ def test_a_button_title_longer_than_twenty_characters_is_refused(client, store_a
 
 
 def test_more_than_three_buttons_are_refused(client, store_admin):
-    store = StoreFactory()
+    store = StoreFactory(members=[store_admin])
     buttons = [{"id": f"b{n}", "title": f"Choix {n}"} for n in range(4)]
 
     response = add_template(client, store, channel="whatsapp", buttons=json.dumps(buttons))
@@ -167,7 +175,7 @@ def test_more_than_three_buttons_are_refused(client, store_admin):
 
 
 def test_a_button_without_an_id_is_refused(client, store_admin):
-    store = StoreFactory()
+    store = StoreFactory(members=[store_admin])
 
     response = add_template(client, store, channel="whatsapp", buttons='[{"title": "Confirmer"}]')
 
@@ -177,7 +185,7 @@ def test_a_button_without_an_id_is_refused(client, store_admin):
 
 
 def test_buttons_on_an_sms_template_are_refused(client, store_admin):
-    store = StoreFactory()
+    store = StoreFactory(members=[store_admin])
 
     response = add_template(client, store, channel="sms", buttons='[{"id": "confirm", "title": "Confirmer"}]')
 
@@ -185,17 +193,22 @@ def test_buttons_on_an_sms_template_are_refused(client, store_admin):
 
 
 def test_an_email_template_without_a_subject_is_refused(client, store_admin):
-    store = StoreFactory()
+    store = StoreFactory(members=[store_admin])
 
     response = add_template(client, store, channel="email", subject="")
 
     assert field_errors(response, "subject") == ["An e-mail template needs a subject."]
 
 
-def test_a_second_default_template_for_the_same_event_channel_and_language_is_refused(client, store_admin):
+def test_a_second_default_template_for_the_same_event_channel_and_language_is_refused(client, superuser):
     # The defaults are installed by a migration; store=None rows must still be unique.
     response = add_template(
-        client, StoreFactory(), store="", event="order_shipped", channel="sms", language="fr"
+        client,
+        StoreFactory(),
+        store="",
+        event="order_shipped",
+        channel="sms",
+        language="fr",
     )
 
     assert response.status_code == 200
@@ -209,7 +222,7 @@ def test_a_second_default_template_for_the_same_event_channel_and_language_is_re
 
 
 def test_a_good_template_is_saved(client, store_admin):
-    store = StoreFactory()
+    store = StoreFactory(members=[store_admin])
     buttons = [{"id": "confirm", "title": "Confirmer"}, {"id": "cancel", "title": "Annuler"}]
 
     response = add_template(
@@ -230,7 +243,7 @@ def test_a_good_template_is_saved(client, store_admin):
     assert saved.buttons == buttons
 
 
-def test_an_arabic_template_is_edited_right_to_left(client, store_admin):
+def test_an_arabic_template_is_edited_right_to_left(client, superuser):
     arabic = MessageTemplate.objects.get(store=None, event="order_shipped", channel="sms", language="ar")
 
     response = client.get(reverse("admin:messaging_messagetemplate_change", args=[arabic.pk]))
@@ -240,7 +253,7 @@ def test_an_arabic_template_is_edited_right_to_left(client, store_admin):
     assert 'dir="rtl"' in str(form["body"])
 
 
-def test_a_french_template_lets_the_browser_choose_the_direction(client, store_admin):
+def test_a_french_template_lets_the_browser_choose_the_direction(client, superuser):
     french = MessageTemplate.objects.get(store=None, event="order_shipped", channel="sms", language="fr")
 
     response = client.get(reverse("admin:messaging_messagetemplate_change", args=[french.pk]))
@@ -248,7 +261,7 @@ def test_a_french_template_lets_the_browser_choose_the_direction(client, store_a
     assert response.context["adminform"].form.fields["body"].widget.attrs["dir"] == "auto"
 
 
-def test_the_template_page_has_the_preview_panel(client, store_admin):
+def test_the_template_page_has_the_preview_panel(client, superuser):
     french = MessageTemplate.objects.get(store=None, event="order_shipped", channel="sms", language="fr")
 
     response = client.get(reverse("admin:messaging_messagetemplate_change", args=[french.pk]))
@@ -270,7 +283,7 @@ def test_the_template_list_filters_by_language(client, store_admin):
 
 # --- live preview ----------------------------------------------------------------------------
 def test_the_preview_renders_the_unsaved_text_for_an_order_given_by_number(client, store_admin):
-    order = OrderFactory(number="#2042", customer__name="Amina Benali")
+    order = OrderFactory(store__members=[store_admin], number="#2042", customer__name="Amina Benali")
 
     response = preview(client, "2042", body="Bonjour {customer_name}, à payer : {cod_amount}.")
 
@@ -281,7 +294,7 @@ def test_the_preview_renders_the_unsaved_text_for_an_order_given_by_number(clien
 
 
 def test_the_preview_finds_an_order_by_its_id(client, store_admin):
-    order = OrderFactory(customer__name="Youssef")
+    order = OrderFactory(store__members=[store_admin], customer__name="Youssef")
 
     response = preview(client, str(order.pk), body="Merci {customer_name}")
 
@@ -289,7 +302,7 @@ def test_the_preview_finds_an_order_by_its_id(client, store_admin):
 
 
 def test_the_preview_renders_the_subject_and_each_body_parameter(client, store_admin):
-    OrderFactory(number="#77")
+    OrderFactory(store__members=[store_admin], number="#77")
 
     response = preview(
         client, "#77", subject="Commande {order_number}", body="x", body_parameters='["order_number"]'
@@ -304,7 +317,7 @@ def test_the_preview_renders_the_subject_and_each_body_parameter(client, store_a
 
 
 def test_the_preview_says_which_placeholder_has_no_value_for_the_order(client, store_admin):
-    order = order_in_status(OrderStatus.CONFIRMED, number="#3003")
+    order = order_in_status(OrderStatus.CONFIRMED, number="#3003", store__members=[store_admin])
 
     response = preview(client, str(order.pk), body="Suivez votre colis : {tracking_link}")
 
@@ -316,7 +329,7 @@ def test_the_preview_says_which_placeholder_has_no_value_for_the_order(client, s
 
 
 def test_the_preview_in_arabic_is_right_to_left(client, store_admin):
-    OrderFactory(number="#4004", customer__name="سعيد")
+    OrderFactory(store__members=[store_admin], number="#4004", customer__name="سعيد")
 
     response = preview(client, "#4004", language="ar", body="مرحبا {customer_name}، طلبك {order_number}")
 
@@ -326,7 +339,7 @@ def test_the_preview_in_arabic_is_right_to_left(client, store_admin):
 
 
 def test_the_preview_renders_amounts_in_the_templates_language_not_the_customers(client, store_admin):
-    customer = CustomerFactory(language=Customer.Language.ARABIC)
+    customer = CustomerFactory(store__members=[store_admin], language=Customer.Language.ARABIC)
     OrderFactory(number="#5005", store=customer.store, customer=customer, total_amount="1249.00")
 
     response = preview(client, "#5005", language="fr", body="{cod_amount}")
@@ -335,8 +348,8 @@ def test_the_preview_renders_amounts_in_the_templates_language_not_the_customers
 
 
 def test_the_preview_of_a_stores_template_only_looks_at_that_stores_orders(client, store_admin):
-    store = StoreFactory()
-    OrderFactory(number="#6006")  # another store's
+    store = StoreFactory(members=[store_admin])
+    OrderFactory(store__members=[store_admin], number="#6006")  # another store of the same admin
 
     response = preview(client, "#6006", store=str(store.pk), body="x")
 
@@ -352,7 +365,7 @@ def test_the_preview_of_an_unknown_order_says_so(client, store_admin):
 
 
 def test_the_preview_reports_an_unknown_placeholder_in_the_unsaved_text(client, store_admin):
-    OrderFactory(number="#7007")
+    OrderFactory(store__members=[store_admin], number="#7007")
 
     response = preview(client, "#7007", body="Bonjour {prenom}")
 
@@ -360,9 +373,10 @@ def test_the_preview_reports_an_unknown_placeholder_in_the_unsaved_text(client, 
 
 
 def test_a_view_only_user_previews_the_saved_text(client):
-    client.force_login(user_with("messaging.view_messagetemplate", "orders.view_order"))
+    viewer = user_with("messaging.view_messagetemplate", "orders.view_order")
+    client.force_login(viewer)
     saved = MessageTemplate.objects.get(store=None, event="order_confirmed", channel="sms", language="en")
-    OrderFactory(number="#8008", customer__name="Karim")
+    OrderFactory(number="#8008", customer__name="Karim", store__members=[viewer])
 
     response = client.post(reverse(PREVIEW_URL), {"order": "#8008", "template": saved.pk})
 

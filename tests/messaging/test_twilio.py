@@ -33,7 +33,7 @@ from messaging.providers.twilio import ERROR_KINDS, error_kind_for, retry_after_
 from messaging.services.dispatch import message_send
 from orders.models import OrderEvent
 from orders.services import order_transition
-from tests.factories import OrderFactory, StoreFactory
+from tests.factories import OrderFactory, StoreFactory, channel_provider_set
 from tests.fakes.twilio import FakeTwilio
 
 pytestmark = pytest.mark.django_db
@@ -63,7 +63,7 @@ def store_sending_with_twilio(channel_order, *providers):
         store=store, channel_order=channel_order, quiet_hours_start=None, quiet_hours_end=None
     )
     for channel, sender in providers:
-        ChannelProvider.objects.create(
+        channel_provider_set(
             store=store, channel=channel, provider="twilio", sender=sender, credentials_env_prefix=PREFIX
         )
     return store

@@ -15,7 +15,6 @@ from django.urls import reverse
 import messaging.providers.sandbox
 import messaging.providers.twilio  # noqa: F401
 from messaging.models import (
-    ChannelProvider,
     Consent,
     InboundMessage,
     Message,
@@ -27,7 +26,7 @@ from messaging.providers import get_provider
 from messaging.services.consent import consent_record
 from orders.models import OrderEvent
 from orders.services import order_transition
-from tests.factories import OrderFactory, StoreFactory
+from tests.factories import OrderFactory, StoreFactory, channel_provider_set
 from tests.fakes.twilio import FakeTwilio, new_sid
 
 pytestmark = pytest.mark.django_db
@@ -58,7 +57,7 @@ def store():
         store=store, channel_order=["sms", "email"], quiet_hours_start=None, quiet_hours_end=None
     )
     for channel, sender in (("sms", SMS_SENDER), ("whatsapp", WHATSAPP_SENDER)):
-        ChannelProvider.objects.create(
+        channel_provider_set(
             store=store, channel=channel, provider="twilio", sender=sender, credentials_env_prefix=PREFIX
         )
     return store

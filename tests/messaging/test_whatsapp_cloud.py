@@ -32,7 +32,7 @@ from messaging.services.whatsapp_window import whatsapp_window_open
 from orders.models import OrderEvent
 from orders.services import order_transition
 from orders.transitions import OrderStatus
-from tests.factories import CustomerFactory, OrderFactory, StoreFactory, order_in_status
+from tests.factories import CustomerFactory, OrderFactory, StoreFactory, channel_provider_set, order_in_status
 from tests.fakes.server import FakeResponse
 from tests.fakes.whatsapp_cloud import WhatsAppCloudFake
 
@@ -69,7 +69,7 @@ def config(fake, monkeypatch) -> ProviderConfig:
 @pytest.fixture
 def whatsapp_cloud(store, fake, config) -> ChannelProvider:
     """The store sends WhatsApp through the Cloud API (the fake); SMS stays on the sandbox."""
-    return ChannelProvider.objects.create(
+    return channel_provider_set(
         store=store,
         channel=Channel.WHATSAPP,
         provider="whatsapp_cloud",

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from messaging.models import Message
 from orders.admin import STATUS_COLOURS
-from orders.models import Order, OrderEvent
+from orders.models import Order, OrderEvent, Store
 from orders.services import order_transition
 from orders.transitions import OrderStatus, PaymentMethod
 from tests.factories import CustomerFactory, OrderFactory, StoreFactory, UserFactory, order_in_status
@@ -74,7 +74,7 @@ def changelist_url() -> str:
 
 
 def logged_in(client, *groups, **user_kwargs):
-    user = UserFactory(groups=list(groups), **user_kwargs)
+    user = UserFactory(groups=list(groups), stores=Store.objects.all(), **user_kwargs)
     client.force_login(user)
     return user
 

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 
-from orders.models import StoreDelivery
+from orders.models import Store, StoreDelivery
 from orders.services.ingest import MAX_ATTEMPTS
 from tests.factories import OrderFactory, StoreFactory, UserFactory, grant
 
@@ -31,13 +31,15 @@ _keys = itertools.count(1)
 
 # --- helpers ---------------------------------------------------------------------------------
 def viewer(client):
-    user = grant(UserFactory(), "orders.view_storedelivery", "orders.view_order")
+    user = grant(UserFactory(stores=Store.objects.all()), "orders.view_storedelivery", "orders.view_order")
     client.force_login(user)
     return user
 
 
 def retrier(client):
-    user = grant(UserFactory(), "orders.view_storedelivery", "orders.retry_storedelivery")
+    user = grant(
+        UserFactory(stores=Store.objects.all()), "orders.view_storedelivery", "orders.retry_storedelivery"
+    )
     client.force_login(user)
     return user
 

@@ -14,7 +14,7 @@ from django.db.models import Count
 from django.test import override_settings
 from django.utils import timezone
 
-from messaging.models import Message
+from messaging.models import ChannelProvider, Message
 from orders.demo import DemoPlanner
 from orders.models import Customer, Order, OrderEvent, OrderItem, Store
 from orders.transitions import OrderStatus, PaymentMethod
@@ -164,3 +164,9 @@ def test_the_plan_is_deterministic():
     first, second = DemoPlanner(now), DemoPlanner(now)
     assert first.customers() == second.customers()
     assert first.orders(46) == second.orders(46)
+
+
+def test_the_demo_store_chooses_the_sandbox_on_every_channel(seeded):
+    chosen = dict(ChannelProvider.objects.filter(store__slug="atlas-souk").values_list("channel", "provider"))
+
+    assert chosen == {"whatsapp": "sandbox", "sms": "sandbox", "email": "sandbox"}

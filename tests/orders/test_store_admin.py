@@ -21,13 +21,13 @@ SHOPIFY_SECRET = "shpss_0123456789abcdef0123456789abcdef"
 
 # --- helpers ---------------------------------------------------------------------------------
 def store_admin(client):
-    user = grant(UserFactory(), "orders.view_store", "orders.change_store")
+    user = grant(UserFactory(stores=Store.objects.all()), "orders.view_store", "orders.change_store")
     client.force_login(user)
     return user
 
 
 def store_viewer(client):
-    user = grant(UserFactory(), "orders.view_store")
+    user = grant(UserFactory(stores=Store.objects.all()), "orders.view_store")
     client.force_login(user)
     return user
 

@@ -23,6 +23,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from messaging.services.routing import channel_providers_choose_sandbox
 from orders.demo import (
     ADMIN_PASSWORD_ENV,
     ADMIN_USERNAME,
@@ -60,6 +61,7 @@ class Command(BaseCommand):
         self.ensure_admin()
         existing = Store.objects.filter(slug=STORE_SLUG).first()
         if existing is not None:
+            channel_providers_choose_sandbox(existing)  # a demo store from before providers were chosen
             self.stdout.write(
                 f'Demo store "{existing.name}" already exists ({existing.orders.count()} orders): '
                 "nothing seeded."
@@ -81,6 +83,8 @@ class Command(BaseCommand):
                 default_phone_region="MA",
                 time_zone="Africa/Casablanca",
             )
+            # The demo's messages go to the sandbox phone, chosen like any store's provider.
+            channel_providers_choose_sandbox(store)
             statuses = self.create_orders(store, customers, plans)
         summary = ", ".join(f"{status} {statuses[status]}" for status in S.values if statuses[status])
         self.stdout.write(
