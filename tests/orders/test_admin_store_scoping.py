@@ -25,6 +25,7 @@ from messaging.models import (
 from messaging.services.consent import consent_record
 from messaging.services.routing import messaging_settings_for
 from orders.admin_scoping import StoreScopedAdmin, StoreScopedInline
+from orders.api.models import ApiToken
 from orders.models import Customer, Order, Store, StoreDelivery
 from orders.transitions import OrderStatus
 from tests.factories import StoreFactory, UserFactory, order_in_status
@@ -143,11 +144,16 @@ def listed_pks(response) -> set:
 
 
 # --- every admin is scoped -------------------------------------------------------------------
+# API tokens belong to a user, not a store: each user sees only their own (what the token may
+# reach follows the owner's memberships); tests/api/test_api_tokens.py shows it.
+SCOPED_BY_OWNER = {ApiToken}
+
+
 def livra_model_admins():
     return [
         (model, model_admin)
         for model, model_admin in admin.site._registry.items()
-        if model._meta.app_label in LIVRA_APPS
+        if model._meta.app_label in LIVRA_APPS and model not in SCOPED_BY_OWNER
     ]
 
 
