@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "django_celery_results",
     "orders",
     "messaging",
     "carriers",
@@ -142,6 +143,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "livra")
 CELERY_TASK_IGNORE_RESULT = True
+# Results are kept only for the tasks that ask (ignore_result=False): the sandbox phone shows the
+# state of each reply its worker posts (sending, retrying and why, failed and why).
+CELERY_RESULT_BACKEND = "django-db"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

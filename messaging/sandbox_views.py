@@ -7,6 +7,10 @@ the sandbox's inbound webhook, a real HTTP request through the same view as any 
 The signing key never reaches the browser, so nothing outside Livra can forge a reply, and the
 page's own endpoint needs a staff login, the permission and a CSRF token.
 
+A reply never vanishes: until Livra has it (an inbound message with the reply's id), the page
+shows it to the agent who sent it (their session keeps it) with its state: sending, trying
+again and why, failed and why (with "Send again"), read from the worker task's result.
+
 Only customers who got WhatsApp or SMS messages through the sandbox are shown, and they answer
 only on those channels and to those messages: a customer a real provider serves cannot be
 impersonated from here (in a store that configured Twilio for SMS, say, but left WhatsApp on
@@ -18,8 +22,10 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from celery import states
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
@@ -29,6 +35,7 @@ from django.http import HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
 from messaging.models import Channel, InboundMessage, Message
@@ -41,6 +48,10 @@ PERMISSION = "messaging.view_message"
 SHOWN_PER_SIDE = 100  # the latest messages each way; a demo conversation is far shorter
 REPLY_MAX_CHARS = 1000
 PHONE_CHANNELS = (Channel.WHATSAPP, Channel.SMS)
+# The replies this browser session sent that Livra has not shown yet (the session is the agent's).
+PENDING_SESSION_KEY = "sandbox_phone_pending_replies"
+PENDING_KEPT = 30
+WORKER_SLOW_AFTER = timedelta(seconds=15)  # still not picked up: say the worker may be down
 # A message the provider took: the customer has it, so its buttons can be tapped.
 REACHED = (Message.Status.SENT, Message.Status.DELIVERED, Message.Status.READ)
 # Message status → (ticks, label). Read ticks are the same two, coloured by the template.
@@ -75,6 +86,9 @@ class Bubble:
     detail: str = ""
     buttons: list[dict] = field(default_factory=list)
     held_until: datetime | None = None  # not sent yet (quiet hours, retry): when it will go
+    # A reply: delivered to Livra, or (not in Livra yet) sending / retrying / failed.
+    reply_state: str = ""
+    reply_id: str = ""
 
     @property
     def channel_label(self) -> str:
@@ -108,10 +122,68 @@ def phone_conversation(customer: Customer) -> list[Bubble]:
     replies = InboundMessage.objects.filter(customer=customer).order_by("-received_at", "-id")
     bubbles = [_outbound_bubble(m) for m in messages]
     bubbles += [
-        Bubble(outbound=False, at=r.received_at, channel=r.channel, text=r.text or r.button_payload, pk=r.pk)
+        Bubble(
+            outbound=False,
+            at=r.received_at,
+            channel=r.channel,
+            text=r.text or r.button_payload,
+            pk=r.pk,
+            reply_state="delivered",
+            status_label="delivered to Livra",
+        )
         for r in replies[:SHOWN_PER_SIDE]
     ]
     return sorted(bubbles, key=lambda b: (b.at, b.outbound, b.pk))
+
+
+def pending_replies(session, customer: Customer) -> list[Bubble]:
+    """The replies this session sent for ``customer`` that Livra has not received yet, each with
+    its state; those Livra has are forgotten here (the conversation shows them)."""
+    entries = session.get(PENDING_SESSION_KEY, [])
+    mine = [entry for entry in entries if entry["customer"] == customer.pk]
+    if not mine:
+        return []
+    arrived = set(
+        InboundMessage.objects.filter(
+            provider=PROVIDER, provider_message_id__in=[entry["id"] for entry in mine]
+        ).values_list("provider_message_id", flat=True)
+    )
+    if arrived:
+        session[PENDING_SESSION_KEY] = [entry for entry in entries if entry["id"] not in arrived]
+    return [_pending_bubble(entry) for entry in mine if entry["id"] not in arrived]
+
+
+def _pending_bubble(entry: dict) -> Bubble:
+    from messaging.sandbox_tasks import sandbox_reply_post_task
+
+    sent_at = parse_datetime(entry["at"])
+    result = sandbox_reply_post_task.AsyncResult(entry["task"])
+    state, detail = "sending", ""
+    if result.state == states.SUCCESS:
+        state = "delivered"  # Livra took it (it may be in its provider webhooks, flagged)
+    elif result.state == states.FAILURE:
+        state, detail = "failed", str(result.result)
+    elif result.state == states.RETRY:
+        state, detail = "retrying", str(result.result)
+    elif timezone.now() - sent_at > WORKER_SLOW_AFTER:
+        detail = "no worker has taken it yet: is the Celery worker running?"
+    labels = {
+        "sending": "sending…",
+        "retrying": "not delivered yet",
+        "failed": "failed",
+        "delivered": "delivered to Livra",
+    }
+    return Bubble(
+        outbound=False,
+        at=sent_at,
+        channel=entry["channel"],
+        text=entry["text"],
+        pk=0,
+        reply_state=state,
+        status_label=labels[state],
+        detail=detail,
+        reply_id=entry["id"],
+    )
 
 
 def _outbound_bubble(message: Message) -> Bubble:
@@ -158,6 +230,9 @@ def _sandbox_customer(customer_id: int) -> Customer:
 
 
 def _fragments(request, customer: Customer, bubbles: list[Bubble]) -> dict:
+    bubbles = sorted(
+        bubbles + pending_replies(request.session, customer), key=lambda b: (b.at, b.outbound, b.pk)
+    )
     tz = customer.store.time_zone
     by_local_day = itertools.groupby(bubbles, key=lambda b: timezone.localtime(b.at, tz).date())
     days = [(day, list(group)) for day, group in by_local_day]
@@ -189,6 +264,7 @@ def phone(request, customer_id: int):
         "customer": customer,
         "phone_channels": [Channel(c) for c in channels],
         "reply_channel": _reply_channel(bubbles, channels),
+        "public_url": settings.LIVRA_PUBLIC_URL,
         **_fragments(request, customer, bubbles),
     }
     return render(request, "messaging/sandbox/phone.html", context)
@@ -209,6 +285,8 @@ def phone_reply(request, customer_id: int):
     customer = _sandbox_customer(customer_id)
     if not customer.phone:
         return HttpResponseBadRequest("this customer has no valid phone number")
+    if request.POST.get("resend"):
+        return _resend(request, customer, request.POST["resend"])
     if request.POST.get("button"):
         reply = _button_reply(customer, request.POST.get("message", ""), request.POST["button"])
     else:
@@ -217,17 +295,39 @@ def phone_reply(request, customer_id: int):
         )
     if isinstance(reply, str):
         return HttpResponseBadRequest(reply)
-    body = json.dumps({"id": f"SBIN{uuid.uuid4().hex}", "from": customer.phone, **reply}, ensure_ascii=False)
-    store_slug = customer.store.slug
+    reply_id = f"SBIN{uuid.uuid4().hex}"
+    body = json.dumps({"id": reply_id, "from": customer.phone, **reply}, ensure_ascii=False)
+    entry = {"id": reply_id, "customer": customer.pk, "channel": reply["channel"], "text": reply["text"]}
+    _post_reply(request, customer, {**entry, "body": body})
+    return JsonResponse({"queued": True, "reply": reply_id}, status=202)
+
+
+def _resend(request, customer: Customer, reply_id: str):
+    """Post a reply that failed again: the same body, so Livra takes it once however often."""
+    entries = request.session.get(PENDING_SESSION_KEY, [])
+    entry = next((e for e in entries if e["id"] == reply_id and e["customer"] == customer.pk), None)
+    if entry is None:
+        return HttpResponseBadRequest("no such reply waiting to be sent again")
+    _post_reply(request, customer, entry)
+    return JsonResponse({"queued": True, "reply": reply_id}, status=202)
+
+
+def _post_reply(request, customer: Customer, entry: dict) -> None:
+    """Remember the reply in the session (with a new task), then have the worker post it."""
+    task_id = str(uuid.uuid4())
+    entry = {**entry, "task": task_id, "at": timezone.now().isoformat()}
+    others = [e for e in request.session.get(PENDING_SESSION_KEY, []) if e["id"] != entry["id"]]
+    request.session[PENDING_SESSION_KEY] = [*others, entry][-PENDING_KEPT:]
+    request.session.save()  # before the task runs: an eager one reads nothing, a worker may be fast
+    store_slug, body = customer.store.slug, entry["body"]
 
     def post_reply():
         from messaging.sandbox_tasks import sandbox_reply_post_task
 
-        sandbox_reply_post_task.delay(store_slug, body)
+        sandbox_reply_post_task.apply_async((store_slug, body), task_id=task_id)
 
     transaction.on_commit(post_reply)
     logger.info("sandbox reply queued customer_id=%s user_id=%s", customer.pk, request.user.pk)
-    return JsonResponse({"queued": True}, status=202)
 
 
 def _button_reply(customer: Customer, message_id: str, button_id: str) -> dict | str:
