@@ -11,7 +11,6 @@ import time_machine
 from django.test import Client
 from django.urls import reverse
 
-from config.celery import app as celery_app
 from messaging.models import Channel, InboundMessage, Message, MessagingSettings, ProviderWebhook
 from messaging.providers.sandbox import SIGNATURE_HEADER, sandbox_signature
 from messaging.sandbox_tasks import REPLY_RETRIES, reply_retry_countdown, sandbox_reply_post_task
@@ -474,16 +473,6 @@ class FlakyLivra(FakeServer):
 
 
 @pytest.fixture
-def task_states(monkeypatch):
-    """The eager reply task keeps its state in the result backend (as a worker's does), and its
-    failure does not raise into the request that queued it."""
-    monkeypatch.setattr(sandbox_reply_post_task, "store_eager_result", True)
-    celery_app.conf.task_store_eager_result, celery_app.conf.task_eager_propagates = True, False
-    yield
-    celery_app.conf.task_store_eager_result, celery_app.conf.task_eager_propagates = False, True
-
-
-@pytest.fixture
 def nobody_listening(settings):
     settings.LIVRA_PUBLIC_URL = f"http://127.0.0.1:{free_port()}"
     return settings.LIVRA_PUBLIC_URL
@@ -497,7 +486,9 @@ def test_the_reply_task_backs_off_exponentially_up_to_a_minute():
     assert [reply_retry_countdown(retries) for retries in range(REPLY_RETRIES)] == [2, 4, 8, 16, 32, 60]
 
 
-def test_a_reply_livra_answers_with_5xx_is_posted_again_until_livra_takes_it(asked, settings, task_states):
+def test_a_reply_livra_answers_with_5xx_is_posted_again_until_livra_takes_it(
+    asked, settings, reply_task_states
+):
     with FlakyLivra(503, 502) as livra:
         settings.LIVRA_PUBLIC_URL = livra.base_url
 
@@ -508,7 +499,7 @@ def test_a_reply_livra_answers_with_5xx_is_posted_again_until_livra_takes_it(ask
 
 
 def test_a_reply_nobody_answers_is_tried_again_then_fails_saying_where_it_went(
-    asked, nobody_listening, task_states
+    asked, nobody_listening, reply_task_states
 ):
     result = sandbox_reply_post_task.apply((asked.store.slug, signed_reply_body(asked)), throw=False)
 
@@ -519,7 +510,7 @@ def test_a_reply_nobody_answers_is_tried_again_then_fails_saying_where_it_went(
     )
 
 
-def test_a_reply_livra_refuses_is_not_posted_again_and_says_what_to_check(asked, settings, task_states):
+def test_a_reply_livra_refuses_is_not_posted_again_and_says_what_to_check(asked, settings, reply_task_states):
     with FlakyLivra(403) as livra:
         settings.LIVRA_PUBLIC_URL = livra.base_url
 
@@ -530,7 +521,7 @@ def test_a_reply_livra_refuses_is_not_posted_again_and_says_what_to_check(asked,
 
 
 def test_the_phone_shows_a_reply_that_failed_with_the_reason_and_a_way_to_send_it_again(
-    client, asked, nobody_listening, task_states, django_capture_on_commit_callbacks
+    client, asked, nobody_listening, reply_task_states, django_capture_on_commit_callbacks
 ):
     agent(client)
 
@@ -546,7 +537,7 @@ def test_the_phone_shows_a_reply_that_failed_with_the_reason_and_a_way_to_send_i
 
 
 def test_a_reply_sent_again_is_the_same_reply_and_once_livra_has_it_it_shows_as_delivered(
-    client, asked, settings, nobody_listening, task_states, django_capture_on_commit_callbacks
+    client, asked, settings, nobody_listening, reply_task_states, django_capture_on_commit_callbacks
 ):
     agent(client)
     with django_capture_on_commit_callbacks(execute=True):
