@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
-from automations.models import QueueEntry
+from automations.models import QueueEntry, Rule
 from messaging.models import Message, MessagingSettings
 from orders.models import OrderEvent
 from orders.services import order_transition
@@ -89,13 +89,23 @@ def test_the_sandbox_phone_does_not_scroll_sideways(browser_as, orders):
 
         scroll_width, client_width = page.evaluate(PAGE_WIDTH)
         assert scroll_width <= client_width, path
+    phone, orders_panel = page.locator(".phone").bounding_box(), page.locator("#orders").bounding_box()
+    assert orders_panel["x"] >= phone["x"] + phone["width"]  # beside the phone, not under it
 
 
 def test_the_confirmation_queue_shows_every_column_inside_the_window(browser_as, superuser, orders):
+    # A rule with a long name: Django keeps foreign-key columns on one line.
+    entry = QueueEntry.objects.get()
+    entry.rule = Rule.objects.filter(store=entry.order.store).order_by("-pk").first()
+    entry.rule.name = "An unclear answer to the confirmation request goes to the queue"
+    entry.rule.save(update_fields=["name"])
+    entry.save(update_fields=["rule"])
     page = open_at(browser_as, superuser, 1400, reverse("admin:automations_queueentry_changelist"))
 
     scroll_width, client_width = page.evaluate(PAGE_WIDTH)
     last_column = page.locator("#result_list thead th").last.bounding_box()
+    results = page.locator("#changelist-form .results").evaluate("box => [box.scrollWidth, box.clientWidth]")
     assert page.locator("#result_list tbody tr").count() == 1
     assert scroll_width <= client_width
     assert last_column["x"] + last_column["width"] <= client_width
+    assert results[0] <= results[1]  # nothing cut off inside its box
