@@ -1,10 +1,12 @@
 """CI's check of the README's quick start: `./livra demo` works from a clean checkout.
 
 Clones the committed HEAD into a temporary directory and runs `./livra demo` there on the embedded
-defaults (no DATABASE_URL, CELERY_BROKER_URL or LIVRA_ADMIN_PASSWORD) on a free port. Once the
-banner is printed it logs in to the admin with the password read from the output, checks that
-the demo orders are listed and that the Celery worker has sent messages, then sends SIGTERM to
-the demo's process group and checks that every process it started exits in time.
+defaults (no DATABASE_URL, CELERY_BROKER_URL or LIVRA_ADMIN_PASSWORD) on a free port, never the
+default one. Once the banner is printed it logs in to the admin with the password read from the
+output, checks that the demo orders are listed, that the Celery worker sent the live order's
+confirmation request, and that a reply typed on the sandbox phone page reaches Livra (the worker
+posts it to LIVRA_PUBLIC_URL, which must follow PORT) and confirms the order. Then it sends
+SIGTERM to the demo's process group and checks that every process it started exits in time.
 
 Standard library only. Exits non-zero with the reason and the tail of the demo's output.
 
@@ -18,6 +20,7 @@ Standard library only. Exits non-zero with the reason and the tail of the demo's
 
 import argparse
 import contextlib
+import datetime
 import http.cookiejar
 import json
 import os
@@ -41,7 +44,7 @@ BANNER_TIMEOUT = 360  # a fresh clone pip-installs everything first
 WORKER_TIMEOUT = 60
 STOP_TIMEOUT = 20
 MIN_ORDERS = 40
-MIN_SENT = 10
+REPLY_TEXT = "oui"  # the customer confirms on the sandbox phone
 # The demo must run on the embedded defaults and print a generated password.
 DROPPED_ENV = (
     "DATABASE_URL",
@@ -196,11 +199,11 @@ class Browser:
         with self.opener.open(self.base + path, timeout=30) as response:
             return response.geturl(), response.read().decode("utf-8", "replace")
 
-    def post_form(self, path: str, fields: dict[str, str]) -> tuple[str, str]:
+    def post_form(self, path: str, fields: dict[str, str], headers: dict | None = None) -> tuple[str, str]:
         request = urllib.request.Request(
             self.base + path,
             data=urllib.parse.urlencode(fields).encode(),
-            headers={"Referer": self.base + path},
+            headers={"Referer": self.base + path, **(headers or {})},
         )
         with self.opener.open(request, timeout=30) as response:
             return response.geturl(), response.read().decode("utf-8", "replace")
@@ -244,58 +247,77 @@ def check_order_list(browser: Browser) -> int:
     return count
 
 
+# Messages due to go out that the worker has not sent, and those it sent since ``since``.
 COUNT_MESSAGES = """
 import json
-from django.db.models import Count
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from messaging.models import Message
-counts = dict(Message.objects.values_list("status").annotate(n=Count("id")))
-print("QUICKSTART_COUNTS", json.dumps(counts))
+now, since = timezone.now(), parse_datetime("{since}")
+waiting = Message.objects.filter(status__in=["queued", "sending"], next_attempt_at__lte=now).count()
+sent = Message.objects.filter(sent_at__gte=since).count()
+print("QUICKSTART_COUNTS", json.dumps({{"waiting": waiting, "sent": sent}}))
 """
 
 
-# A message the provider accepted is "sent"; receipts then move it on to delivered and read.
-SENT_OR_BEYOND = ("sent", "delivered", "read")
-
-
-def sent_messages_in_admin(browser: Browser) -> int | None:
-    """Messages the admin lists as sent or beyond; None if the admin cannot filter by status."""
-    total = 0
-    for status in SENT_OR_BEYOND:
-        try:
-            url, page = browser.get(f"/admin/messaging/message/?status__exact={status}")
-        except urllib.error.HTTPError:
-            return None
-        if "e=1" in urllib.parse.urlsplit(url).query:  # Django's answer to an unknown filter
-            return None
-        total += paginator_count(page) or 0
-    return total
-
-
-def sent_messages_in_database(demo: Demo) -> int:
-    result = demo.manage("shell", "-v", "0", "-c", COUNT_MESSAGES)
+def message_counts(demo: Demo, since: str) -> dict[str, int]:
+    result = demo.manage("shell", "-v", "0", "-c", COUNT_MESSAGES.format(since=since))
     found = re.search(r"^QUICKSTART_COUNTS (.*)$", result.stdout, re.MULTILINE)
     if found is None:
         raise CheckFailed(f"could not count messages:\n{result.stdout}{result.stderr}")
-    counts = json.loads(found.group(1))
-    return sum(counts.get(status, 0) for status in SENT_OR_BEYOND)
+    return json.loads(found.group(1))
 
 
-def wait_for_sent_messages(browser: Browser, demo: Demo) -> str:
-    """The worker is alive if messages turn "sent": seed_demo only queued them."""
-    deadline, sent, where = time.monotonic() + WORKER_TIMEOUT, 0, "admin"
+def wait_for_sent_messages(demo: Demo, since: str) -> str:
+    """The worker is alive if it sends what is due: seed_demo left the live order's confirmation
+    request queued (the rest of the demo's history was sent in the past)."""
+    deadline, counts = time.monotonic() + WORKER_TIMEOUT, {}
     while time.monotonic() < deadline:
-        in_admin = sent_messages_in_admin(browser)
-        if in_admin is None:
-            where, sent = (
-                "database (the admin cannot filter messages by status)",
-                sent_messages_in_database(demo),
-            )
-        else:
-            sent = in_admin
-        if sent >= MIN_SENT:
-            return f"{sent} messages sent so far (counted in the {where})"
+        counts = message_counts(demo, since)
+        if counts["sent"] and not counts["waiting"]:
+            return f"{counts['sent']} message(s) sent since the demo started, none waiting"
         time.sleep(2)
-    raise CheckFailed(f"only {sent} messages sent {WORKER_TIMEOUT} s after start (counted in the {where})")
+    raise CheckFailed(f"the worker did not send the messages due {WORKER_TIMEOUT} s after start: {counts}")
+
+
+def reply_on_the_sandbox_phone(browser: Browser) -> str:
+    """Answer the live order's confirmation request as its customer, on the phone page, and wait
+    for Livra to have the reply and the order to be confirmed."""
+    _, customers = browser.get("/sandbox/phone/")
+    row = re.search(r'href="(/sandbox/phone/(\d+)/)">[^<]*</a>.*?</tr>', customers, re.DOTALL)
+    if row is None or "awaiting confirmation" not in row.group(0):
+        raise CheckFailed("the sandbox phone page lists no customer awaiting confirmation first")
+    phone_path = row.group(1)
+    _, phone = browser.get(phone_path)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', phone)
+    channel = re.search(r'<option value="(\w+)" selected>', phone)
+    awaiting = re.search(r'data-order-id="(\d+)" data-status="awaiting_confirmation"', phone)
+    if token is None or channel is None or awaiting is None:
+        raise CheckFailed(f"the phone page {phone_path} has no reply form or no order awaiting confirmation")
+    delivered_before = phone.count('data-reply-state="delivered"')
+    try:
+        browser.post_form(
+            f"{phone_path}reply/",
+            {"text": REPLY_TEXT, "channel": channel.group(1)},
+            headers={"X-CSRFToken": token.group(1)},
+        )
+    except urllib.error.HTTPError as error:
+        raise CheckFailed(f"posting a reply on the phone page answered {error.code}") from None
+    confirmed = f'data-order-id="{awaiting.group(1)}" data-status="confirmed"'
+    deadline, feed = time.monotonic() + WORKER_TIMEOUT, {}
+    while time.monotonic() < deadline:
+        _, body = browser.get(f"{phone_path}feed/")
+        feed = json.loads(body)
+        arrived = feed["conversation"].count('data-reply-state="delivered"') > delivered_before
+        if arrived and confirmed in feed["orders"]:
+            return f"the reply reached Livra and confirmed the order ({phone_path})"
+        time.sleep(1)
+    states = re.findall(
+        r'data-reply-state="(\w+)"|class="reply-detail">([^<]*)<', feed.get("conversation", "")
+    )
+    raise CheckFailed(
+        f"a reply typed on {phone_path} did not reach Livra in {WORKER_TIMEOUT} s: {states[-3:]}"
+    )
 
 
 # --- the check ----------------------------------------------------------------------------------
@@ -357,6 +379,7 @@ def stop_and_check_exit(demo: Demo) -> float:
 
 def run(source: Path | None, echo: bool, keep: bool) -> None:
     began = time.monotonic()
+    started_at = datetime.datetime.now(datetime.UTC).isoformat()
     workdir = Path(tempfile.mkdtemp(prefix="livra-quickstart-"))
     demo = None
     try:
@@ -384,7 +407,8 @@ def run(source: Path | None, echo: bool, keep: bool) -> None:
         for needed in ("celery@", "beat: Starting"):
             if needed not in demo.output():
                 raise CheckFailed(f"no {needed!r} in the demo's output: did the worker and beat start?")
-        log(f"the worker sends messages: {wait_for_sent_messages(browser, demo)}")
+        log(f"the worker sends messages: {wait_for_sent_messages(demo, started_at)}")
+        log(f"the sandbox phone answers: {reply_on_the_sandbox_phone(browser)}")
 
         log(f"all processes exited {stop_and_check_exit(demo):.1f} s after SIGTERM")
         log(f"OK in {time.monotonic() - began:.0f} s")

@@ -376,11 +376,11 @@ class QueueStateFilter(admin.SimpleListFilter):
 class QueueEntryAdmin(StoreScopedAdmin, PhoneSearchMixin, admin.ModelAdmin):
     store_lookups = ("order__store",)
     phone_search_field = "order__customer__phone"
+    # The phone under the name: every column fits beside the filter on a 1280-1400 px window.
     list_display = [
         "priority",
         "order_number",
-        "customer_name",
-        "customer_phone",
+        "customer",
         "reason",
         "waiting",
         "store",
@@ -422,6 +422,13 @@ class QueueEntryAdmin(StoreScopedAdmin, PhoneSearchMixin, admin.ModelAdmin):
     @admin.display(description="customer", ordering="order__customer__name")
     def customer_name(self, entry: QueueEntry):
         return entry.order.customer.name
+
+    @admin.display(description="customer", ordering="order__customer__name")
+    def customer(self, entry: QueueEntry):
+        customer = entry.order.customer
+        return format_html(
+            '{}<br><span dir="ltr">{}</span>', customer.name, customer.phone or customer.phone_raw
+        )
 
     @admin.display(description="phone", ordering="order__customer__phone")
     def customer_phone(self, entry: QueueEntry):

@@ -14,16 +14,17 @@ app.autodiscover_tasks()
 logger = logging.getLogger(__name__)
 
 
-def task_publish(task, *args, countdown: float | None = None) -> bool:
+def task_publish(task, *args, countdown: float | None = None, task_id: str | None = None) -> bool:
     """Publish ``task`` with ``args`` and say whether the broker took it.
 
     Every publish made after a commit goes through here. The change it follows is committed, so a
     broker that is down or frozen must not turn it into an error: the publish gives up within the
     broker's timeouts (settings), is logged, and the caller carries on; the beat sweeps find the
-    work it was for (callers whose work no sweep finds say what they do instead).
+    work it was for (callers whose work no sweep finds say what they do instead). ``task_id``:
+    the id to publish under, for a caller that reads the task's state later.
     """
     try:
-        task.apply_async(args, countdown=countdown)
+        task.apply_async(args, countdown=countdown, task_id=task_id)
     except OperationalError as exc:  # kombu's wrapper for whatever the transport raised
         # The error's class only (ConnectionError, TimeoutError, ReadOnlyError…): a Redis error
         # reply can quote the command, and the command carries the task's arguments.

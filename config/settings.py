@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "django_celery_results",
     "orders",
     "messaging",
     "carriers",
@@ -159,6 +160,9 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 0}
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "livra")
 CELERY_TASK_IGNORE_RESULT = True
+# Results are kept only for the tasks that ask (ignore_result=False): the sandbox phone shows the
+# state of each reply its worker posts (sending, retrying and why, failed and why).
+CELERY_RESULT_BACKEND = "django-db"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # A task running when the broker connection drops carries on: its work is in the database, and

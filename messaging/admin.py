@@ -19,6 +19,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
+from django_celery_results.models import GroupResult, TaskResult
 
 from messaging.forms import (
     ChannelProviderForm,
@@ -607,6 +608,10 @@ _order_admin = admin.site.get_model_admin(Order)
 _order_admin.inlines = [*_order_admin.inlines, MessageInline]
 _store_admin = admin.site.get_model_admin(Store)
 _store_admin.panels = [*_store_admin.panels, ("Messaging providers", channel_providers_panel)]
+
+# django-celery-results keeps the sandbox phone's reply states (the phone page shows them); its
+# own admin pages would only add a list of raw task results to every staff member's menu.
+admin.site.unregister([TaskResult, GroupResult])
 
 # The agents' inbox of customer replies lives in its own module; importing it registers it.
 import messaging.inbox_admin  # noqa: E402, F401

@@ -8,6 +8,10 @@ The signing key never reaches the browser, so nothing outside Livra can forge a 
 page's own endpoint needs a staff login, the permission and a CSRF token. A user sees and
 answers for the customers of the stores they are a member of only (superusers: every store).
 
+A reply never vanishes: until Livra has it (an inbound message with the reply's id), the page
+shows it to the agent who sent it (their session keeps it) with its state: sending, trying
+again and why, failed and why (with "Send again"), read from the worker task's result.
+
 Only customers who got WhatsApp or SMS messages through the sandbox are shown, and they answer
 only on those channels and to those messages: a customer a real provider serves cannot be
 impersonated from here (in a store that configured Twilio for SMS, say, but left WhatsApp on
@@ -19,8 +23,10 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from celery import states
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
@@ -29,6 +35,7 @@ from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
 from config.celery import task_publish
@@ -44,6 +51,10 @@ PERMISSION = "messaging.view_message"
 SHOWN_PER_SIDE = 100  # the latest messages each way; a demo conversation is far shorter
 REPLY_MAX_CHARS = 1000
 PHONE_CHANNELS = (Channel.WHATSAPP, Channel.SMS)
+# The replies this browser session sent that Livra has not shown yet (the session is the agent's).
+PENDING_SESSION_KEY = "sandbox_phone_pending_replies"
+PENDING_KEPT = 30
+WORKER_SLOW_AFTER = timedelta(seconds=15)  # still not picked up: say the worker may be down
 # A message the provider took: the customer has it, so its buttons can be tapped.
 REACHED = (Message.Status.SENT, Message.Status.DELIVERED, Message.Status.READ)
 # Message status → (ticks, label). Read ticks are the same two, coloured by the template.
@@ -78,6 +89,9 @@ class Bubble:
     detail: str = ""
     buttons: list[dict] = field(default_factory=list)
     held_until: datetime | None = None  # not sent yet (quiet hours, retry): when it will go
+    # A reply: delivered to Livra, or (not in Livra yet) sending / retrying / failed.
+    reply_state: str = ""
+    reply_id: str = ""
 
     @property
     def channel_label(self) -> str:
@@ -112,10 +126,68 @@ def phone_conversation(customer: Customer) -> list[Bubble]:
     replies = InboundMessage.objects.filter(customer=customer).order_by("-received_at", "-id")
     bubbles = [_outbound_bubble(m) for m in messages]
     bubbles += [
-        Bubble(outbound=False, at=r.received_at, channel=r.channel, text=r.text or r.button_payload, pk=r.pk)
+        Bubble(
+            outbound=False,
+            at=r.received_at,
+            channel=r.channel,
+            text=r.text or r.button_payload,
+            pk=r.pk,
+            reply_state="delivered",
+            status_label="delivered to Livra",
+        )
         for r in replies[:SHOWN_PER_SIDE]
     ]
     return sorted(bubbles, key=lambda b: (b.at, b.outbound, b.pk))
+
+
+def pending_replies(session, customer: Customer) -> list[Bubble]:
+    """The replies this session sent for ``customer`` that Livra has not received yet, each with
+    its state; those Livra has are forgotten here (the conversation shows them)."""
+    entries = session.get(PENDING_SESSION_KEY, [])
+    mine = [entry for entry in entries if entry["customer"] == customer.pk]
+    if not mine:
+        return []
+    arrived = set(
+        InboundMessage.objects.filter(
+            provider=PROVIDER, provider_message_id__in=[entry["id"] for entry in mine]
+        ).values_list("provider_message_id", flat=True)
+    )
+    if arrived:
+        session[PENDING_SESSION_KEY] = [entry for entry in entries if entry["id"] not in arrived]
+    return [_pending_bubble(entry) for entry in mine if entry["id"] not in arrived]
+
+
+def _pending_bubble(entry: dict) -> Bubble:
+    from messaging.sandbox_tasks import sandbox_reply_post_task
+
+    sent_at = parse_datetime(entry["at"])
+    result = sandbox_reply_post_task.AsyncResult(entry["task"])
+    state, detail = "sending", ""
+    if result.state == states.SUCCESS:
+        state = "delivered"  # Livra took it (it may be in its provider webhooks, flagged)
+    elif result.state == states.FAILURE:
+        state, detail = "failed", str(result.result)
+    elif result.state == states.RETRY:
+        state, detail = "retrying", str(result.result)
+    elif timezone.now() - sent_at > WORKER_SLOW_AFTER:
+        detail = "no worker has taken it yet: is the Celery worker running?"
+    labels = {
+        "sending": "sending…",
+        "retrying": "not delivered yet",
+        "failed": "failed",
+        "delivered": "delivered to Livra",
+    }
+    return Bubble(
+        outbound=False,
+        at=sent_at,
+        channel=entry["channel"],
+        text=entry["text"],
+        pk=0,
+        reply_state=state,
+        status_label=labels[state],
+        detail=detail,
+        reply_id=entry["id"],
+    )
 
 
 def _outbound_bubble(message: Message) -> Bubble:
@@ -162,6 +234,9 @@ def _sandbox_customer(request, customer_id: int) -> Customer:
 
 
 def _fragments(request, customer: Customer, bubbles: list[Bubble]) -> dict:
+    bubbles = sorted(
+        bubbles + pending_replies(request.session, customer), key=lambda b: (b.at, b.outbound, b.pk)
+    )
     tz = customer.store.time_zone
     by_local_day = itertools.groupby(bubbles, key=lambda b: timezone.localtime(b.at, tz).date())
     days = [(day, list(group)) for day, group in by_local_day]
@@ -195,6 +270,7 @@ def phone(request, customer_id: int):
         "customer": customer,
         "phone_channels": [Channel(c) for c in channels],
         "reply_channel": _reply_channel(bubbles, channels),
+        "public_url": settings.LIVRA_PUBLIC_URL,
         **_fragments(request, customer, bubbles),
     }
     return render(request, "messaging/sandbox/phone.html", context)
@@ -215,6 +291,8 @@ def phone_reply(request, customer_id: int):
     customer = _sandbox_customer(request, customer_id)
     if not customer.phone:
         return HttpResponseBadRequest("this customer has no valid phone number")
+    if request.POST.get("resend"):
+        return _resend(request, customer, request.POST["resend"])
     if request.POST.get("button"):
         reply = _button_reply(customer, request.POST.get("message", ""), request.POST["button"])
     else:
@@ -223,14 +301,35 @@ def phone_reply(request, customer_id: int):
         )
     if isinstance(reply, str):
         return HttpResponseBadRequest(reply)
-    body = json.dumps({"id": f"SBIN{uuid.uuid4().hex}", "from": customer.phone, **reply}, ensure_ascii=False)
-    if not task_publish(sandbox_reply_post_task, customer.store.slug, body):
-        # Nothing was written: the agent can simply send it again.
+    reply_id = f"SBIN{uuid.uuid4().hex}"
+    body = json.dumps({"id": reply_id, "from": customer.phone, **reply}, ensure_ascii=False)
+    entry = {"id": reply_id, "customer": customer.pk, "channel": reply["channel"], "text": reply["text"]}
+    return _post_reply(request, customer, {**entry, "body": body})
+
+
+def _resend(request, customer: Customer, reply_id: str):
+    """Post a reply that failed again: the same body, so Livra takes it once however often."""
+    entries = request.session.get(PENDING_SESSION_KEY, [])
+    entry = next((e for e in entries if e["id"] == reply_id and e["customer"] == customer.pk), None)
+    if entry is None:
+        return HttpResponseBadRequest("no such reply waiting to be sent again")
+    return _post_reply(request, customer, entry)
+
+
+def _post_reply(request, customer: Customer, entry: dict):
+    """Remember the reply in the session (with a new task), then have the worker post it."""
+    task_id = str(uuid.uuid4())
+    entry = {**entry, "task": task_id, "at": timezone.now().isoformat()}
+    others = [e for e in request.session.get(PENDING_SESSION_KEY, []) if e["id"] != entry["id"]]
+    request.session[PENDING_SESSION_KEY] = [*others, entry][-PENDING_KEPT:]
+    request.session.save()  # before the task runs: an eager one reads nothing, a worker may be fast
+    if not task_publish(sandbox_reply_post_task, customer.store.slug, entry["body"], task_id=task_id):
+        # The reply stays on the page as not sent; "Send again" tries once the broker is back.
         return HttpResponse(
             "the worker queue is unavailable, try again in a moment", status=503, content_type="text/plain"
         )
     logger.info("sandbox reply queued customer_id=%s user_id=%s", customer.pk, request.user.pk)
-    return JsonResponse({"queued": True}, status=202)
+    return JsonResponse({"queued": True, "reply": entry["id"]}, status=202)
 
 
 def _button_reply(customer: Customer, message_id: str, button_id: str) -> dict | str:

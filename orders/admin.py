@@ -14,6 +14,7 @@ from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils import formats, timezone
 from django.utils.html import format_html
 
 from orders.admin_scoping import StoreScopedAdmin, StoreScopedInline
@@ -48,11 +49,28 @@ PHONE_LIKE = re.compile(r"^\+?[\d\s().-]{6,}$")
 
 def status_badge(order: Order) -> str:
     colour = STATUS_COLOURS.get(order.status, GREY)
+    # inline-block: a long status ("Return to origin initiated") wraps inside its badge in a
+    # narrow list column rather than widening the column.
     return format_html(
         '<span class="order-status-badge" style="background:{};color:#fff;padding:2px 8px;'
-        'border-radius:10px;white-space:nowrap">{}</span>',
+        'border-radius:10px;display:inline-block">{}</span>',
         colour,
         order.get_status_display(),
+    )
+
+
+def admin_datetime(value) -> str:
+    """A moment as the admin shows it: in the active time zone, in the active language's
+    DATETIME_FORMAT (no seconds, no microseconds); the exact second in its tooltip and its
+    ``datetime`` attribute."""
+    if value is None:
+        return "-"
+    local = timezone.localtime(value)
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>',
+        local.isoformat(timespec="seconds"),
+        local.isoformat(sep=" ", timespec="seconds"),
+        formats.date_format(local, "DATETIME_FORMAT"),
     )
 
 
@@ -179,10 +197,12 @@ class OrderEventInline(StoreScopedInline, ReadOnlyAdminMixin, admin.TabularInlin
 
     @admin.display(description="when")
     def when(self, event):
-        return event.created_at
+        return admin_datetime(event.created_at)
 
     @admin.display(description="from → to")
     def from_to(self, event):
+        if not (event.from_status or event.to_status):
+            return "-"  # an event that changed no status (a rule's message, a note)
         return f"{event.get_from_status_display() or '-'} → {event.get_to_status_display() or '-'}"
 
 
@@ -201,17 +221,11 @@ class OrderAdmin(StoreScopedAdmin, PhoneSearchMixin, admin.ModelAdmin):
     form = OrderAdminForm
     phone_search_field = "customer__phone"
     change_form_template = "admin/orders/order/change_form.html"
-    list_display = [
-        "number",
-        "store",
-        "customer_name",
-        "customer_phone",
-        "payment_method",
-        "total",
-        "status_badge",
-        "placed_at",
-    ]
-    list_display_links = ["number"]
+    # Six short-headed columns that fit beside the filters and the menu down to a 1280 px wide
+    # window: the store goes under the order number, the phone under the customer's name, and
+    # long values wrap (a date column of Django's own would not).
+    list_display = ["order_column", "customer_column", "payment", "total", "status_badge", "placed"]
+    list_display_links = ["order_column"]
     list_filter = ["status", "store", "payment_method", ("placed_at", admin.DateFieldListFilter)]
     search_fields = ["number", "external_id", "customer__name", "customer__phone", "customer__email"]
     search_help_text = "Order number, store order id, customer name, phone (as typed) or e-mail."
@@ -244,21 +258,38 @@ class OrderAdmin(StoreScopedAdmin, PhoneSearchMixin, admin.ModelAdmin):
         ordering = self.get_ordering(request)
         return queryset.order_by(*ordering) if ordering else queryset
 
-    @admin.display(description="customer", ordering="customer__name")
-    def customer_name(self, order):
-        return order.customer.name
+    @admin.display(description="order", ordering="number")
+    def order_column(self, order):
+        return format_html('{}<br><small class="order-store">{}</small>', order.number, order.store.name)
 
-    @admin.display(description="phone", ordering="customer__phone")
-    def customer_phone(self, order):
-        return order.customer.phone or order.customer.phone_raw
+    @admin.display(description="customer", ordering="customer__name")
+    def customer_column(self, order):
+        customer = order.customer
+        return format_html(
+            '{}<br><span class="order-customer-phone" dir="ltr">{}</span>',
+            customer.name,
+            customer.phone or customer.phone_raw,
+        )
+
+    @admin.display(description="payment", ordering="payment_method")
+    def payment(self, order):
+        return order.get_payment_method_display()
 
     @admin.display(description="total", ordering="total_amount")
     def total(self, order):
-        return f"{order.total_amount} {order.currency}"
+        return format_html(
+            '<span style="white-space:nowrap">{} {}</span>',
+            formats.localize(order.total_amount),
+            order.currency,
+        )
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, order):
         return status_badge(order)
+
+    @admin.display(description="placed", ordering="placed_at")
+    def placed(self, order):
+        return admin_datetime(order.placed_at)
 
     # --- order page ----------------------------------------------------------------------
     def get_readonly_fields(self, request, obj=None):
@@ -272,16 +303,22 @@ class OrderAdmin(StoreScopedAdmin, PhoneSearchMixin, admin.ModelAdmin):
         return self.inlines if obj is not None else [OrderItemInline]
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        if obj is not None and not add:
-            names = order_available_transitions(obj, request.user)
-            context.update(
-                order_status_badge=status_badge(obj),
-                order_transitions=[TRANSITIONS_BY_NAME[name] for name in names],
-                order_transition_url=reverse(
-                    f"{self.admin_site.name}:orders_order_transition", args=[quote(obj.pk)]
-                ),
-            )
-        return super().render_change_form(request, context, add, change, form_url, obj)
+        if obj is None or add:
+            return super().render_change_form(request, context, add, change, form_url, obj)
+        names = order_available_transitions(obj, request.user)
+        context.update(
+            order_status_badge=status_badge(obj),
+            order_transitions=[TRANSITIONS_BY_NAME[name] for name in names],
+            order_transition_url=reverse(
+                f"{self.admin_site.name}:orders_order_transition", args=[quote(obj.pk)]
+            ),
+            order_time_zone=obj.store.time_zone,
+        )
+        response = super().render_change_form(request, context, add, change, form_url, obj)
+        # The order's times (fields, timeline, messages) read on the store's clock, the one its
+        # customers and carriers live by. Rendered here: the override must hold while it renders.
+        with timezone.override(obj.store.time_zone):
+            return response.render()
 
     def save_model(self, request, obj, form, change):
         if not change:

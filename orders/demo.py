@@ -1,6 +1,8 @@
 """The demo store's plan: Moroccan customers, products and order routes, seeded and pure.
 
-``manage.py seed_demo`` turns a plan into rows through the real write path.
+``manage.py seed_demo`` plays a plan through the real write path on a simulated clock
+(``orders.demo_history``): what the plan decides here is what people and carriers do and when;
+what Livra does in answer (ask to confirm, tell the customer, remind, queue) is its own.
 """
 
 import random
@@ -23,17 +25,24 @@ ADMIN_PASSWORD_ENV = "LIVRA_ADMIN_PASSWORD"  # noqa: S105 - the variable's name,
 SEED = 20260212  # same seed, same demo
 CUSTOMER_COUNT = 46  # a few of them order twice
 PREPAID_SHARE = 0.15  # most Moroccan e-commerce is cash on delivery
+SMS_SHARE = 0.2  # customers who asked for SMS rather than WhatsApp
 DAYS_OF_HISTORY = 14
 CASABLANCA = ZoneInfo("Africa/Casablanca")
+# The newest order is placed this long before the seed runs: the demo's live order, whose
+# confirmation request the worker sends (and the newcomer answers on the sandbox phone).
+LIVE_ORDER_AGE = timedelta(seconds=40)
+# History ends this long before the seed runs, so that nothing of it is still happening.
+HISTORY_ENDS = timedelta(minutes=5)
 
 S = OrderStatus
 
 # Per final status: how many demo orders end there (52 in all, a store's usual mix with every
 # status present) and how old they may be (hours): orders still in the pipeline are recent,
-# finished ones are spread over the whole fortnight.
+# finished ones are spread over the whole fortnight. An order awaits confirmation for less than
+# a day: the store's rules cancel it (or queue it for an agent) after 24 hours.
 STATUSES = {
-    S.PLACED:                (2, 3),
-    S.AWAITING_CONFIRMATION: (5, 30),
+    S.PLACED:                (2, 3),  # prepaid orders waiting for their payment
+    S.AWAITING_CONFIRMATION: (5, 20),
     S.CONFIRMED:             (3, 48),
     S.PROCESSING:            (3, 72),
     S.SHIPPED:               (4, 96),
@@ -81,11 +90,13 @@ ROUTES: dict[str, list[list[str]]] = {
 
 SRC = OrderEvent.Source
 # Per transition: who reports it, and how many minutes after the previous step (min, max).
+# A new COD order's confirmation request is the store's rules' (automations), made when the
+# order arrives: it is no step of the plan.
 STEPS = {
-    "request_confirmation":  (SRC.AUTOMATION, 1, 4),  # the COD confirmation workflow
+    "request_confirmation":  (SRC.AUTOMATION, 0, 0),  # the rule, as the order arrives
     "accept":                (SRC.STORE, 2, 30),  # the platform reports the payment
     "confirm":               (SRC.CUSTOMER, 10, 6 * 60),  # the customer answered "yes"
-    "cancel":                (SRC.STORE, 30, 20 * 60),  # or the customer, at confirmation
+    "cancel":                (SRC.STORE, 30, 8 * 60),  # or the customer, at confirmation
     "start_processing":      (SRC.STORE, 60, 8 * 60),
     "ship":                  (SRC.STORE, 2 * 60, 20 * 60),
     "mark_in_transit":       (SRC.CARRIER, 3 * 60, 12 * 60),
@@ -99,6 +110,23 @@ STEPS = {
 }  # fmt: skip
 CARRIER_TRANSITIONS = {name for name, (source, *_) in STEPS.items() if source == SRC.CARRIER}
 
+# How customers answer the confirmation request: a tap on its button (WhatsApp), a word, or a call
+# to the store. Every word here is one Livra's reply reader understands (messaging.services.inbound).
+REPLY_WAYS = ["button", "button", "button", "text", "text", "call"]
+CONFIRM_WORDS = {
+    "fr": ["Oui", "oui merci", "Je confirme", "ok", "1"],
+    "ar": ["نعم", "واخا", "أكيد", "1"],
+    "en": ["Yes", "ok", "Yes please", "1"],
+}
+CANCEL_WORDS = {"fr": ["Non", "Annuler svp", "2"], "ar": ["لا", "إلغاء", "2"], "en": ["No", "2"]}
+# A question instead of an answer: it waits in the inbox for an agent (and the store's rules
+# put the order in the confirmation queue).
+QUESTIONS = {
+    "fr": ["Bonjour, la livraison c'est pour quand ?", "Je peux payer par carte à la livraison ?"],
+    "ar": ["السلام عليكم، إيمتى غادي توصل الطلبية؟"],
+    "en": ["Hi, can I change the delivery address?"],
+}
+QUESTION_SHARE = 0.4  # of the orders still awaiting confirmation
 CANCEL_REASONS_BY_CUSTOMER = [
     "Le client a annulé lors de la confirmation",
     "Le client a changé d'avis",
@@ -159,6 +187,7 @@ STREETS = [
 ]  # fmt: skip
 RESIDENCES = ["Résidence Al Amal", "Résidence Nour", "Résidence Yasmine", "Résidence Al Andalous"]
 CARRIERS = ["Amana", "CTM Messagerie", "Sendit", "Ozon Express", "Cathedis"]
+TRACKING_URL = "https://tracking.example.com/{carrier}/{number}"  # the customer's tracking link
 
 
 @dataclass(frozen=True)
@@ -207,6 +236,7 @@ class CustomerPlan:
     language: str
     city: str
     address: str
+    preferred_channel: str = ""
 
 
 @dataclass
@@ -216,6 +246,10 @@ class Step:
     source: str
     reason: str = ""
     payload: dict = field(default_factory=dict)
+    # How the customer gives an answer to the confirmation request: "button", "text" (the
+    # reply's words decide) or "call" (the store records it); "" for every other step.
+    reply: str = ""
+    words: str = ""
 
 
 @dataclass
@@ -227,6 +261,9 @@ class OrderPlan:
     items: list[tuple[Product, int]]
     steps: list[Step]
     notes: str = ""
+    question: str = ""  # a question the customer asks instead of answering
+    question_at: datetime | None = None
+    live: bool = False  # placed just now: its messages are the worker's to send
 
 
 def compose_route(waypoints: list[str], payment_method: str) -> list[str] | None:
@@ -268,8 +305,10 @@ class DemoPlanner:
             if rng.random() < 0.4:
                 email = f"{ascii_slug(first)}.{ascii_slug(last)}{rng.randint(1, 99)}@example.com"
             language = rng.choices(["fr", "ar", "en"], [50, 40, 10])[0]
+            address = self._address(city)
+            preferred = "sms" if rng.random() < SMS_SHARE else ""
             result.append(
-                CustomerPlan(f"{first} {last}", phone_raw, email, language, city, self._address(city))
+                CustomerPlan(f"{first} {last}", phone_raw, email, language, city, address, preferred)
             )
         return result
 
@@ -292,8 +331,9 @@ class DemoPlanner:
             street = f"{rng.randint(1, 180)}, "
         return f"{street}{rng.choice(STREETS)}, {rng.choice(CITIES[city][1])}"
 
-    def orders(self, customer_count: int) -> list[OrderPlan]:
+    def orders(self, customers: list[CustomerPlan]) -> list[OrderPlan]:
         rng = self.rng
+        customer_count = len(customers)
         targets = [status for status, (count, _) in STATUSES.items() for _ in range(count)]
         rng.shuffle(targets)
         customer_indexes = list(range(customer_count))
@@ -301,6 +341,10 @@ class DemoPlanner:
         plans = []
         for i, target in enumerate(targets):
             payment_method = PaymentMethod.PREPAID if rng.random() < PREPAID_SHARE else PaymentMethod.COD
+            if target == S.PLACED:
+                # A new COD order is asked to confirm at once (the store's rules): only a prepaid
+                # order waiting for its payment stays placed.
+                payment_method = PaymentMethod.PREPAID
             routes = self._routes(target, payment_method)
             if not routes:  # e.g. awaiting confirmation only exists for COD
                 payment_method = (
@@ -309,21 +353,31 @@ class DemoPlanner:
                 routes = self._routes(target, payment_method)
             names = rng.choice(routes)
             customer = customer_indexes[i] if i < customer_count else rng.randrange(customer_count)
-            plans.append(self._plan(target, payment_method, customer, names))
+            plans.append(self._plan(target, payment_method, customer, names, customers[customer].language))
+        self._make_live(plans)
         plans.sort(key=lambda plan: plan.placed_at)
         return plans
+
+    def _make_live(self, plans: list[OrderPlan]) -> None:
+        """The newest COD order awaiting confirmation is placed just now, and asks nothing yet."""
+        awaiting = [p for p in plans if p.target == S.AWAITING_CONFIRMATION and not p.question]
+        live = max(awaiting, key=lambda plan: plan.placed_at)
+        live.placed_at, live.live = self.now - LIVE_ORDER_AGE, True
 
     def _routes(self, target: str, payment_method: str) -> list[list[str]]:
         routes = (compose_route(waypoints, payment_method) for waypoints in ROUTES[target])
         return [route for route in routes if route is not None]
 
-    def _plan(self, target: str, payment_method: str, customer: int, names: list[str]) -> OrderPlan:
+    def _plan(
+        self, target: str, payment_method: str, customer: int, names: list[str], language: str
+    ) -> OrderPlan:
         rng = self.rng
+        names = [name for name in names if name != "request_confirmation"]  # the rules' move
         delays = [timedelta(minutes=rng.uniform(*STEPS[name][1:])) for name in names]
         oldest = timedelta(hours=STATUSES[target][1])
         placed_at = self.now - oldest * rng.uniform(0.05, 1)
         times = step_times(placed_at, names, delays)
-        latest = self.now - timedelta(minutes=5)
+        latest = self.now - HISTORY_ENDS
         for _ in range(10):  # working hours can push the last step past now: start earlier
             if not times or times[-1] <= latest:
                 break
@@ -332,13 +386,24 @@ class DemoPlanner:
 
         carrier = rng.choice(CARRIERS)
         tracking = f"{carrier[:2].upper()}{rng.randint(10**9, 10**10 - 1)}MA"
-        steps, status = [], S.PLACED
+        tracking_url = TRACKING_URL.format(carrier=ascii_slug(carrier), number=tracking)
+        steps = []
+        # A COD order is asked to confirm as it arrives (the store's rules).
+        status = S.AWAITING_CONFIRMATION if payment_method == PaymentMethod.COD else S.PLACED
         for name, at in zip(names, times, strict=True):
             step = Step(name, at, source=STEPS[name][0])
             if name in CARRIER_TRANSITIONS or name == "ship":
-                step.payload = {"carrier": carrier, "tracking_number": tracking}
-            if name == "cancel" and status == S.AWAITING_CONFIRMATION:
-                step.source, step.reason = SRC.CUSTOMER, rng.choice(CANCEL_REASONS_BY_CUSTOMER)
+                step.payload = {"carrier": carrier, "tracking_number": tracking, "tracking_url": tracking_url}
+            if status == S.AWAITING_CONFIRMATION and name in ("confirm", "cancel") and rng.random() < 0.8:
+                # The customer answers the confirmation request (a store's own cancel is the rest).
+                step.source, step.reply = SRC.CUSTOMER, rng.choice(REPLY_WAYS)
+                words = CONFIRM_WORDS if name == "confirm" else CANCEL_WORDS
+                step.words = rng.choice(words[language])
+                if step.reply == "call":
+                    step.reason = "the customer called the store"
+                    step.payload = {"channel": "phone"}
+                    if name == "cancel":
+                        step.reason = rng.choice(CANCEL_REASONS_BY_CUSTOMER)
             elif name == "cancel":
                 step.reason = rng.choice(CANCEL_REASONS_BY_STORE)
             elif name == "fail_delivery":
@@ -347,7 +412,10 @@ class DemoPlanner:
                 step.reason = rng.choice(RETURN_REASONS)
             elif name == "refund":
                 step.reason = REFUND_REASONS[0] if status == S.DELIVERED else REFUND_REASONS[1]
-            elif name in ("confirm", "reschedule_delivery"):
+            elif name == "confirm":  # no answer came: an agent reached the customer by phone
+                step.source, step.reason = SRC.CUSTOMER, "confirmed by phone"
+                step.payload = {"channel": "phone"}
+            elif name == "reschedule_delivery":
                 step.payload = {"channel": rng.choice(["whatsapp", "whatsapp", "sms", "phone"])}
             steps.append(step)
             status = TRANSITIONS_BY_NAME[name].target
@@ -355,7 +423,11 @@ class DemoPlanner:
         products = rng.sample(PRODUCTS, k=rng.choices([1, 2, 3], [60, 30, 10])[0])
         items = [(p, rng.randint(1, p.max_quantity) if rng.random() < 0.3 else 1) for p in products]
         notes = rng.choice(ORDER_NOTES) if rng.random() < 0.2 else ""
-        return OrderPlan(target, payment_method, customer, placed_at, items, steps, notes)
+        plan = OrderPlan(target, payment_method, customer, placed_at, items, steps, notes)
+        if target == S.AWAITING_CONFIRMATION and rng.random() < QUESTION_SHARE:
+            plan.question = rng.choice(QUESTIONS[language])
+            plan.question_at = min(placed_at + timedelta(minutes=rng.uniform(3, 90)), latest)
+        return plan
 
 
 def step_times(placed_at: datetime, names: list[str], delays: list[timedelta]) -> list[datetime]:
@@ -367,7 +439,7 @@ def step_times(placed_at: datetime, names: list[str], delays: list[timedelta]) -
             local = timezone.localtime(at, CASABLANCA)
             if not 9 <= local.hour < 20:
                 next_morning = local.date() + timedelta(days=local.hour >= 20)
-                opening = datetime.combine(next_morning, time(9 + local.hour % 3, local.minute), CASABLANCA)
-                at = opening.astimezone(at.tzinfo)
+                opening = time(9 + local.hour % 3, local.minute, local.second, local.microsecond)
+                at = datetime.combine(next_morning, opening, CASABLANCA).astimezone(at.tzinfo)
         times.append(at)
     return times

@@ -109,3 +109,16 @@ def data_from_migrations(request):
         importlib.import_module(
             "messaging.migrations.0007_provider_webhook_store_pii_no_provider"
         ).grant_view_pii(apps, None)
+
+
+@pytest.fixture
+def reply_task_states(monkeypatch):
+    """The sandbox phone's reply task, run inline, keeps its state in the result backend as a
+    worker's run does (the phone page reads it there), and its failure does not raise into the
+    request that queued it."""
+    from messaging.sandbox_tasks import sandbox_reply_post_task
+
+    monkeypatch.setattr(sandbox_reply_post_task, "store_eager_result", True)
+    celery_app.conf.task_store_eager_result, celery_app.conf.task_eager_propagates = True, False
+    yield
+    celery_app.conf.task_store_eager_result, celery_app.conf.task_eager_propagates = False, True

@@ -8,6 +8,7 @@ from messaging.models import InboundMessage, Message, MessagingSettings
 from orders.transitions import OrderStatus
 from tests.browser.conftest import browser_missing
 from tests.factories import StoreFactory, UserFactory, order_in_status
+from tests.faults.services import free_port
 
 pytestmark = [
     pytest.mark.skipif(bool(browser_missing()), reason=browser_missing() or "-"),
@@ -55,3 +56,40 @@ def test_tapping_confirm_on_the_phone_confirms_the_order_and_the_customer_is_tol
     bubbles = page.locator(".bubble").evaluate_all("els => els.map(e => e.dataset.messageId || 'reply')")
     assert bubbles == [str(request.pk), "reply", str(confirmed.pk)]
     assert page.locator(f'#orders [data-order-id="{order.pk}"]').get_attribute("data-status") == "confirmed"
+
+
+def test_a_reply_livra_cannot_be_reached_for_stays_on_the_phone_as_failed_and_can_be_sent_again(
+    browser_as, agent, live_server, settings, reply_task_states
+):
+    # given: LIVRA_PUBLIC_URL points where nothing listens (a demo started on another port)
+    settings.LIVRA_PUBLIC_URL = f"http://127.0.0.1:{free_port()}"
+    store = StoreFactory()
+    MessagingSettings.objects.create(store=store, quiet_hours_start=None, quiet_hours_end=None)
+    order = order_in_status(OrderStatus.AWAITING_CONFIRMATION, store=store)
+    page = browser_as(agent)
+    page.goto(reverse("messaging:sandbox-phone", args=[order.customer.pk]))
+
+    # when: the customer types "oui"
+    page.locator("#reply-text").fill("oui")
+    page.locator("#reply-send").click()
+
+    # then: the reply stays on the phone, failed, saying where it went
+    failed = page.locator('.bubble.in[data-reply-state="failed"]')
+    failed.wait_for(timeout=15_000)
+    assert failed.locator(".text").inner_text() == "oui"
+    assert f"nothing answered at {settings.LIVRA_PUBLIC_URL}" in failed.locator(".reply-detail").inner_text()
+    page.reload()
+    assert page.locator('.bubble.in[data-reply-state="failed"]').count() == 1  # a reload keeps it
+
+    # when: Livra is reachable again and the reply is sent again
+    settings.LIVRA_PUBLIC_URL = live_server.url
+    page.locator(".resend").click()
+
+    # then: Livra has it once, the order is confirmed, and the phone says it was delivered
+    delivered = page.locator('.bubble.in[data-reply-state="delivered"]')
+    delivered.wait_for(timeout=15_000)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.CONFIRMED
+    assert InboundMessage.objects.filter(customer=order.customer).count() == 1
+    assert page.locator('.bubble.in[data-reply-state="failed"]').count() == 0
+    assert "delivered to Livra" in delivered.locator(".reply-state").inner_text()

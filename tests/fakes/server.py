@@ -41,7 +41,8 @@ class _LoopbackHTTPServer(ThreadingHTTPServer):
 
 
 class FakeServer:
-    def __init__(self):
+    def __init__(self, port: int = 0):
+        """``port``: a given one, for a test that brings a server up where a client already points."""
         self.requests: list[FakeRequest] = []
         self._lock = threading.Lock()
         fake = self
@@ -83,7 +84,7 @@ class FakeServer:
             def log_message(self, *args):  # keep test output quiet
                 pass
 
-        self._httpd = _LoopbackHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = _LoopbackHTTPServer(("127.0.0.1", port), Handler)
         self._httpd.daemon_threads = True
         # A short poll interval keeps each fake's shutdown (once per test) quick.
         self._thread = threading.Thread(

@@ -13,11 +13,13 @@ from django.urls import reverse
 
 from messaging.models import Channel, InboundMessage, Message, MessagingSettings, ProviderWebhook
 from messaging.providers.sandbox import SIGNATURE_HEADER, sandbox_signature
+from messaging.sandbox_tasks import REPLY_RETRIES, reply_retry_countdown, sandbox_reply_post_task
 from orders.models import OrderEvent, Store
 from orders.services import order_transition
 from orders.transitions import OrderStatus
 from tests.factories import CustomerFactory, OrderFactory, StoreFactory, UserFactory, order_in_status
 from tests.fakes.server import FakeResponse, FakeServer
+from tests.faults.services import free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -294,7 +296,7 @@ def test_the_feed_shows_the_customers_replies_and_the_acknowledgement(
     feed = client.get(reverse("messaging:sandbox-phone-feed", args=[asked.customer.pk])).json()
 
     confirmed = Message.objects.get(order=asked, event="order_confirmed")
-    assert 'class="bubble in channel-whatsapp"' in feed["conversation"]
+    assert 'class="bubble in channel-whatsapp reply-delivered"' in feed["conversation"]
     assert "واخا" in feed["conversation"]
     assert f'data-message-id="{confirmed.pk}" data-status="read"' in feed["conversation"]
     assert 'data-status="confirmed"' in feed["orders"]
@@ -467,3 +469,108 @@ def test_the_phone_shows_and_answers_for_the_customers_of_the_agents_stores_only
     assert customer.name not in client.get(reverse("messaging:sandbox-phone-customers")).content.decode()
     assert client.get(phone_url(customer)).status_code == 404
     assert client.post(reply_url(customer), {"text": "1"}).status_code == 404
+
+
+# --- The phone page: a reply Livra does not take --------------------------------------------
+class FlakyLivra(FakeServer):
+    """Answers with the statuses it is given, in turn, then 200."""
+
+    def __init__(self, *statuses: int):
+        super().__init__()
+        self.statuses = list(statuses)
+
+    def handle(self, request):
+        return FakeResponse(self.statuses.pop(0) if self.statuses else 200, "")
+
+
+@pytest.fixture
+def nobody_listening(settings):
+    settings.LIVRA_PUBLIC_URL = f"http://127.0.0.1:{free_port()}"
+    return settings.LIVRA_PUBLIC_URL
+
+
+def signed_reply_body(asked, text="oui") -> str:
+    return json.dumps({"id": "SBIN-flaky", "from": asked.customer.phone, "channel": "whatsapp", "text": text})
+
+
+def test_the_reply_task_backs_off_exponentially_up_to_a_minute():
+    assert [reply_retry_countdown(retries) for retries in range(REPLY_RETRIES)] == [2, 4, 8, 16, 32, 60]
+
+
+def test_a_reply_livra_answers_with_5xx_is_posted_again_until_livra_takes_it(
+    asked, settings, reply_task_states
+):
+    with FlakyLivra(503, 502) as livra:
+        settings.LIVRA_PUBLIC_URL = livra.base_url
+
+        result = sandbox_reply_post_task.apply((asked.store.slug, signed_reply_body(asked)), throw=False)
+
+    assert result.successful()
+    assert [request.path for request in livra.requests] == [inbound_url(asked.store)] * 3
+
+
+def test_a_reply_nobody_answers_is_tried_again_then_fails_saying_where_it_went(
+    asked, nobody_listening, reply_task_states
+):
+    result = sandbox_reply_post_task.apply((asked.store.slug, signed_reply_body(asked)), throw=False)
+
+    assert result.failed()
+    assert str(result.result) == (
+        f"nothing answered at {nobody_listening} (connection refused or host unreachable); "
+        f"gave up after {REPLY_RETRIES + 1} attempts"
+    )
+
+
+def test_a_reply_livra_refuses_is_not_posted_again_and_says_what_to_check(asked, settings, reply_task_states):
+    with FlakyLivra(403) as livra:
+        settings.LIVRA_PUBLIC_URL = livra.base_url
+
+        result = sandbox_reply_post_task.apply((asked.store.slug, signed_reply_body(asked)), throw=False)
+
+    assert len(livra.requests) == 1
+    assert "HTTP 403" in str(result.result) and "SECRET_KEY" in str(result.result)
+
+
+def test_the_phone_shows_a_reply_that_failed_with_the_reason_and_a_way_to_send_it_again(
+    client, asked, nobody_listening, reply_task_states, django_capture_on_commit_callbacks
+):
+    agent(client)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reply_url(asked.customer), {"text": "oui", "channel": "whatsapp"})
+
+    feed = client.get(reverse("messaging:sandbox-phone-feed", args=[asked.customer.pk])).json()
+    reply_id = response.json()["reply"]
+    assert response.status_code == 202
+    assert f'data-reply-id="{reply_id}" data-reply-state="failed"' in feed["conversation"]
+    assert f"nothing answered at {nobody_listening}" in feed["conversation"]
+    assert f'class="resend" data-reply-id="{reply_id}"' in feed["conversation"]
+
+
+def test_a_reply_sent_again_is_the_same_reply_and_once_livra_has_it_it_shows_as_delivered(
+    client, asked, settings, nobody_listening, reply_task_states, django_capture_on_commit_callbacks
+):
+    agent(client)
+    with django_capture_on_commit_callbacks(execute=True):
+        reply_id = client.post(reply_url(asked.customer), {"text": "oui", "channel": "whatsapp"}).json()[
+            "reply"
+        ]
+
+    with LivraPublicUrl() as livra, django_capture_on_commit_callbacks(execute=True):
+        settings.LIVRA_PUBLIC_URL = livra.base_url
+        client.post(reply_url(asked.customer), {"resend": reply_id})
+    [posted] = livra.requests
+    client.post(
+        posted.path,
+        posted.body,
+        content_type="application/json",
+        **{SIGNATURE_META: posted.headers[SIGNATURE_HEADER]},
+    )
+
+    feed = client.get(reverse("messaging:sandbox-phone-feed", args=[asked.customer.pk])).json()
+    asked.refresh_from_db()
+    assert posted.json()["id"] == reply_id
+    assert asked.status == S.CONFIRMED
+    assert 'data-reply-state="delivered"' in feed["conversation"]
+    assert "delivered to Livra" in feed["conversation"]
+    assert reply_id not in feed["conversation"]  # the pending copy is gone: Livra's own is shown

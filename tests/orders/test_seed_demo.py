@@ -1,5 +1,6 @@
-"""manage.py seed_demo: the quick start's demo store, built through order_transition."""
+"""manage.py seed_demo: the quick start's demo store, a fortnight played through Livra's services."""
 
+import itertools
 import re
 from datetime import timedelta
 from decimal import Decimal
@@ -14,8 +15,10 @@ from django.db.models import Count
 from django.test import override_settings
 from django.utils import timezone
 
-from messaging.models import ChannelProvider, Message
+from automations.models import QueueEntry, Timer
+from messaging.models import Channel, ChannelProvider, InboundMessage, Message, MessageAttempt
 from orders.demo import DemoPlanner
+from orders.demo_history import AGENT_USERNAME
 from orders.models import Customer, Order, OrderEvent, OrderItem, Store
 from orders.transitions import OrderStatus, PaymentMethod
 
@@ -66,16 +69,22 @@ def test_one_moroccan_shopify_store_with_about_fifty_orders_in_every_status(seed
     assert orders.filter(payment_method=PaymentMethod.COD).count() > orders.count() * 0.7
 
 
-def test_every_order_got_to_its_status_through_order_transition(seeded):
+def status_changes(order) -> list[OrderEvent]:
+    return [event for event in order.events.all() if event.from_status and event.to_status]
+
+
+def test_every_order_arrived_through_order_create_and_moved_through_order_transition(seeded):
     for order in Order.objects.prefetch_related("events"):
-        events = [event for event in order.events.all() if not event.type.startswith("automation_")]
-        # One event per status change (besides what the store's rules did on each), chained from
-        # placed to the current status.
-        assert len(events) == order.status_version
-        chain = [OrderStatus.PLACED] + [event.to_status for event in events]
-        assert [event.from_status for event in events] == chain[:-1]
+        placed, *_ = order.events.all()
+        changes = status_changes(order)
+        # It arrived from the store, then one event per status change, chained from placed to the
+        # current status.
+        assert (placed.type, placed.to_status, placed.source) == ("placed", OrderStatus.PLACED, "store")
+        assert len(changes) == order.status_version
+        chain = [OrderStatus.PLACED] + [event.to_status for event in changes]
+        assert [event.from_status for event in changes] == chain[:-1]
         assert chain[-1] == order.status
-        assert all(event.source in OrderEvent.Source.values for event in events)
+        assert all(event.source in OrderEvent.Source.values for event in changes)
     # Messaging heard the customer-facing changes: its outbox rows exist (sent by the worker).
     assert Message.objects.filter(order__store__slug="atlas-souk").count() > 50
 
@@ -89,6 +98,102 @@ def test_history_is_spread_over_the_last_fortnight_and_never_in_the_future(seede
         times = [order.placed_at] + [event.created_at for event in order.events.all()]
         assert times == sorted(times)
         assert times[-1] < now
+    assert not Message.objects.filter(created_at__gt=now).exists()
+    assert not InboundMessage.objects.filter(received_at__gt=now).exists()
+
+
+def test_each_timeline_reads_as_a_real_past_with_the_gaps_people_and_carriers_take(seeded):
+    for order in Order.objects.exclude(status=OrderStatus.PLACED).prefetch_related("events"):
+        placed, *_ = order.events.all()
+        changes = status_changes(order)
+        # The store's webhook arrives seconds after the customer placed the order.
+        assert timedelta(seconds=1) <= placed.created_at - order.placed_at <= timedelta(minutes=1)
+        for before, after in itertools.pairwise([placed, *changes]):
+            if after.source == OrderEvent.Source.AUTOMATION:
+                # A store's rule moves the order in the same transaction as the change it follows.
+                assert after.created_at == before.created_at, order.number
+            else:  # people, stores and carriers take minutes to days
+                assert after.created_at - before.created_at >= timedelta(minutes=1), order.number
+        if order.status in (OrderStatus.SHIPPED, OrderStatus.DELIVERED):
+            confirmed = next(e for e in changes if e.to_status == OrderStatus.CONFIRMED)
+            shipped = next(e for e in changes if e.to_status == OrderStatus.SHIPPED)
+            assert shipped.created_at - confirmed.created_at >= timedelta(hours=2)
+
+
+def conversation(customer) -> list[tuple[str, object]]:
+    """What the customer's phone shows, in order: each message as it arrives, each reply as sent."""
+    steps = [("message", m.sent_at) for m in customer.messages.all() if m.sent_at]
+    steps += [("reply", r.received_at) for r in InboundMessage.objects.filter(customer=customer)]
+    return sorted(steps, key=lambda step: step[1])
+
+
+def test_no_two_steps_of_a_customer_conversation_share_the_same_second(seeded):
+    for customer in Customer.objects.prefetch_related("messages"):
+        seconds = [at.replace(microsecond=0) for _, at in conversation(customer)]
+        assert len(seconds) == len(set(seconds)), customer.name
+        for message in customer.messages.exclude(status=Message.Status.QUEUED):
+            receipts = [message.sent_at, message.delivered_at, message.read_at]
+            receipts = [at.replace(microsecond=0) for at in receipts if at is not None]
+            assert receipts == sorted(set(receipts)), message.pk  # sent, then delivered, then read
+
+
+def test_a_confirmation_request_goes_out_seconds_after_the_order_and_the_answer_comes_minutes_later(seeded):
+    answered = InboundMessage.objects.filter(intent__in=["confirm", "cancel"]).select_related("order")
+    assert answered.count() >= 10
+    for reply in answered:
+        order = reply.order
+        request = order.messages.filter(event="confirmation_requested").order_by("sent_at").first()
+        placed = order.events.get(type="placed")
+        assert timedelta(seconds=1) <= request.sent_at - placed.created_at <= timedelta(seconds=10)
+        assert request.delivered_at - request.sent_at >= timedelta(seconds=1)
+        assert reply.received_at - request.sent_at >= timedelta(minutes=5)
+        # The customer answered on the channel they were asked on, after reading it there.
+        assert reply.channel in {m.channel for m in order.messages.filter(event="confirmation_requested")}
+        if reply.channel == Channel.WHATSAPP and reply.in_reply_to is not None:
+            assert reply.in_reply_to.read_at < reply.received_at
+        answer = order.events.get(from_status=OrderStatus.AWAITING_CONFIRMATION)
+        expected = {"confirm": OrderStatus.CONFIRMED, "cancel": OrderStatus.CANCELLED}[reply.intent]
+        assert (answer.to_status, answer.payload) == (expected, {"inbound_id": reply.pk})
+
+
+def test_every_message_of_the_past_went_through_the_sandbox_and_reached_the_customer(seeded):
+    live = Order.objects.order_by("-placed_at").first()
+    past = Message.objects.exclude(order=live)
+    assert past.count() > 150
+    assert set(past.values_list("provider", flat=True)) == {"sandbox"}
+    assert set(past.values_list("status", flat=True)) <= {"sent", "delivered", "read"}
+    assert (
+        past.filter(status="read").exists() and past.filter(channel=Channel.SMS, status="delivered").exists()
+    )
+    for message in past.prefetch_related("status_changes")[:40]:
+        path = [change.to_status for change in message.status_changes.all()]
+        assert path[:3] == ["queued", "sending", "sent"], path
+        assert MessageAttempt.objects.get(message=message).outcome == MessageAttempt.Outcome.ACCEPTED
+    # The store's rules did their part: reminders, a review request after delivery.
+    assert past.filter(event="confirmation_requested").count() > past.values("order").distinct().count() / 2
+    assert past.filter(event="review_request").exists()
+
+
+def test_the_newest_order_is_live_and_its_confirmation_request_waits_for_the_worker(seeded):
+    now = timezone.now()
+    live = Order.objects.order_by("-placed_at").first()
+    [request] = live.messages.all()
+
+    assert live.status == OrderStatus.AWAITING_CONFIRMATION
+    assert now - live.placed_at < timedelta(minutes=2)
+    assert (request.event, request.status) == ("confirmation_requested", Message.Status.QUEUED)
+    assert request.next_attempt_at <= now  # due: the worker sends it as soon as it starts
+    assert Timer.objects.filter(order=live, state=Timer.State.PENDING, due_at__gt=now).count() >= 2
+
+
+def test_agents_left_work_in_the_confirmation_queue_and_closed_what_was_dealt_with(seeded):
+    open_entries = QueueEntry.objects.filter(state=QueueEntry.State.OPEN)
+    assert open_entries.exists()
+    assert all(entry.order.status == OrderStatus.AWAITING_CONFIRMATION for entry in open_entries)
+    closed = OrderEvent.objects.filter(type="queue_entry_closed")
+    assert closed.exists() and {event.actor.username for event in closed} == {AGENT_USERNAME}
+    # Questions instead of answers wait in the inbox for an agent.
+    assert InboundMessage.objects.filter(intent="other", handled=False).exists()
 
 
 def test_items_and_amounts_are_in_mad_and_cod_collects_the_total(seeded):
@@ -162,8 +267,9 @@ def test_an_existing_admin_keeps_its_password(seeded, monkeypatch):
 def test_the_plan_is_deterministic():
     now = timezone.now()
     first, second = DemoPlanner(now), DemoPlanner(now)
-    assert first.customers() == second.customers()
-    assert first.orders(46) == second.orders(46)
+    customers = first.customers()
+    assert customers == second.customers()
+    assert first.orders(customers) == second.orders(customers)
 
 
 def test_the_demo_store_chooses_the_sandbox_on_every_channel(seeded):
