@@ -77,7 +77,7 @@ def test_the_order_page_does_not_scroll_sideways(browser_as, superuser, orders):
 
 def test_the_sandbox_phone_does_not_scroll_sideways(browser_as, orders):
     _, awaiting = orders
-    agent = UserFactory()
+    agent = UserFactory(stores=[awaiting.store])
     agent.user_permissions.add(
         Permission.objects.get(content_type__app_label="messaging", codename="view_message")
     )

@@ -63,7 +63,7 @@ def test_a_reply_livra_cannot_be_reached_for_stays_on_the_phone_as_failed_and_ca
 ):
     # given: LIVRA_PUBLIC_URL points where nothing listens (a demo started on another port)
     settings.LIVRA_PUBLIC_URL = f"http://127.0.0.1:{free_port()}"
-    store = StoreFactory()
+    store = StoreFactory(members=[agent])
     MessagingSettings.objects.create(store=store, quiet_hours_start=None, quiet_hours_end=None)
     order = order_in_status(OrderStatus.AWAITING_CONFIRMATION, store=store)
     page = browser_as(agent)

@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from automations.models import QueueEntry
-from messaging.models import Channel, ChannelProvider, InboundMessage, Message, MessagingSettings
+from messaging.models import Channel, InboundMessage, Message, MessagingSettings
 from messaging.providers import InboundReply
 from messaging.services.inbound import inbound_reply_handle
 from messaging.services.sweep import outbox_sweep
@@ -33,7 +33,7 @@ from orders.transitions import OrderStatus
 from orders.wakeups import STALE_AFTER
 from tests.api.conftest import client_with_token, member_of
 from tests.celery_worker import WorkerProcess, publish_for_real_to, wait_for
-from tests.factories import StoreFactory, UserFactory, order_in_status
+from tests.factories import StoreFactory, UserFactory, channel_provider_set, order_in_status
 from tests.fakes.twilio import FakeTwilio
 from tests.faults.services import RedisServer, free_port
 from tests.orders.test_store_webhooks import SHOP_DOMAIN, SHOPIFY_SECRET, fixture, shopify_headers
@@ -85,7 +85,7 @@ def store_on_twilio():
     MessagingSettings.objects.create(
         store=store, channel_order=["sms"], quiet_hours_start=None, quiet_hours_end=None
     )
-    ChannelProvider.objects.create(
+    channel_provider_set(
         store=store,
         channel="sms",
         provider="twilio",
@@ -297,7 +297,7 @@ def test_an_unclear_reply_still_puts_the_order_in_the_queue_while_the_broker_is_
 @pytest.mark.django_db
 def test_the_sandbox_phone_says_a_reply_was_not_sent_while_the_broker_is_away(client, broker_away, caplog):
     order = order_in_status(OrderStatus.AWAITING_CONFIRMATION)
-    client.force_login(UserFactory(groups=["Confirmation agent"]))
+    client.force_login(UserFactory(groups=["Confirmation agent"], stores=[order.store]))
 
     response = client.post(
         reverse("messaging:sandbox-phone-reply", args=[order.customer.pk]),

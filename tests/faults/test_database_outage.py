@@ -14,9 +14,9 @@ import requests
 from django.urls import reverse
 from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
-from rest_framework.authtoken.models import Token
 
 from messaging.models import Message
+from orders.api.tokens import api_token_create
 from orders.models import Order, StoreDelivery
 from tests.api.conftest import member_of
 from tests.celery_worker import WorkerProcess, wait_for
@@ -89,7 +89,7 @@ def sent_to(twilio, n: int) -> int:
 def test_after_the_database_cuts_every_connection_the_next_requests_tasks_and_sweeps_succeed(livra, twilio):
     web = livra
     store = store_on_twilio()
-    token = Token.objects.create(user=member_of(store)).key
+    _, token = api_token_create(member_of(store), name="fault test")
     # given: an order came in and was asked to confirm, so every process holds a connection
     assert post_order(web, store, 0).status_code == 200
     request = wait_for(

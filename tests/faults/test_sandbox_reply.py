@@ -56,7 +56,7 @@ def reply_as_customer(client):
     store = StoreFactory()
     MessagingSettings.objects.create(store=store, quiet_hours_start=None, quiet_hours_end=None)
     order = order_in_status(OrderStatus.AWAITING_CONFIRMATION, store=store)  # request sent, inline
-    user = UserFactory()
+    user = UserFactory(stores=[store])
     user.user_permissions.add(
         Permission.objects.get(content_type__app_label="messaging", codename="view_message")
     )

@@ -23,10 +23,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from messaging.models import ChannelProvider, Message, MessageTemplate, MessagingSettings
+from messaging.models import Message, MessageTemplate, MessagingSettings
 from orders.models import Order, StoreDelivery
 from tests.celery_worker import WorkerProcess, wait_for
-from tests.factories import StoreFactory
+from tests.factories import StoreFactory, channel_provider_set
 from tests.fakes.whatsapp_cloud import WhatsAppCloudFake
 from tests.faults.services import GunicornServer, RedisServer
 from tests.orders.test_store_webhooks import SHOP_DOMAIN, SHOPIFY_SECRET, fixture
@@ -60,7 +60,7 @@ def store(whatsapp):
     MessagingSettings.objects.update_or_create(
         store=store, defaults={"quiet_hours_start": None, "quiet_hours_end": None}
     )
-    ChannelProvider.objects.create(
+    channel_provider_set(
         store=store,
         channel="whatsapp",
         provider="whatsapp_cloud",
