@@ -223,6 +223,22 @@ class WorkerProcess:
     def log_since_mark(self) -> str:
         return self.log()[self._log_mark :]
 
+    def idle(self) -> bool:
+        """Nothing waits in the queue and the worker runs no task (tasks held for a countdown are
+        not running). A solo pool answers a control request only between tasks."""
+        if broker_client().llen(self.queue):
+            return False
+        active = celery_app.control.inspect(destination=[self.nodename], timeout=0.5).active()
+        return active is not None and active.get(self.nodename) == [] and not broker_client().llen(self.queue)
+
+    def wait_idle(self, timeout: float = 5.0) -> None:
+        """Give the worker ``timeout`` seconds to finish what the test set going (a drain the last
+        task woke, say): the test database is flushed after the test, and a worker still writing
+        to it can deadlock with the flush. A task held for a countdown is not waited for."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.idle():
+            time.sleep(0.05)
+
     def tasks_received(self, name: str | None = None) -> list[str]:
         """Ids of the tasks (named ``name``, if given) the worker received since ``mark``."""
         return [
@@ -296,6 +312,7 @@ def celery_worker(celery_worker_process, celery_runs_tasks_inline) -> Iterator[W
     worker.mark()
     with publish_for_real_to(worker.queue):
         yield worker
+    worker.wait_idle()
     print(f"--- celery worker log ({worker.nodename}) ---\n{worker.log_since_mark()}")
 
 
