@@ -54,6 +54,14 @@ CONDITION_FIELDS: dict[str, tuple[str, dict]] = {
         "the store has a payment page (store settings): set or unset, no value",
         {"field": "payment_link", "op": "set"},
     ),
+    "status": (
+        "the order's status now (for replies: the status the customer's message found it in)",
+        {"field": "status", "op": "in", "value": ["confirmed", "processing"]},
+    ),
+    "told": (
+        "the customer was already sent this event's message about the order",
+        {"field": "told", "op": "lacks", "value": "reply_late_confirmed"},
+    ),
 }
 CONDITIONS_EXAMPLE = {
     "all": [
@@ -71,8 +79,10 @@ CONDITIONS_EXAMPLE = {
 ACTION_TYPES: dict[str, tuple[str, dict]] = {
     "notify": (
         f"send the customer the message of an event; policy {' or '.join(POLICIES)} "
-        "(the first channel that delivers, or every channel the customer opted in on)",
-        {"type": "notify", "event": "confirmation_requested", "policy": "first_delivered"},
+        "(the first channel that delivers, or every channel the customer opted in on); optional "
+        "at_most_every_minutes: not again while the order's last one is younger (one answer to a "
+        "burst of messages)",
+        {"type": "notify", "event": "confirmation_reminder", "policy": "first_delivered"},
     ),
     "transition": (
         "move the order on, as an agent's button would (only one that can apply from the rule's status)",
