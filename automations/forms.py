@@ -11,13 +11,12 @@ from django.template.loader import render_to_string
 from automations.models import Rule
 from automations.services.actions import ACTIONS, POLICIES
 from automations.services.conditions import FIELDS
+from automations.services.engine import REPLY_INTENTS
 from automations.services.rules import MAX_DRY_RUN_DAYS, rule_problems_by_field
 from messaging.events import CUSTOMER_EVENTS
 from messaging.models import Channel
 from orders.models import Order
 from orders.transitions import TRANSITIONS_BY_NAME, PaymentMethod
-
-INTENTS = ("confirm", "cancel", "unclear")
 
 # What each condition field tests, and one leaf that uses it (tests check every example is valid).
 CONDITION_FIELDS: dict[str, tuple[str, dict]] = {
@@ -155,9 +154,9 @@ class RuleForm(forms.ModelForm):
     are about; the admin then saves through ``rule_save``, which checks them again under lock."""
 
     intent = forms.ChoiceField(
-        choices=[("", "---------"), *((intent, intent) for intent in INTENTS)],
+        choices=[("", "---------"), *((intent, intent) for intent in REPLY_INTENTS)],
         required=False,
-        help_text="For 'the customer replied with an intent'",
+        help_text="For the reply triggers (the customer replied …)",
     )
     conditions = IndentedJSONField(
         required=False, widget=forms.Textarea(attrs=JSON_TEXTAREA), help_text="", initial=dict

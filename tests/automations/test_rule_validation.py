@@ -271,13 +271,15 @@ def test_a_timer_trigger_without_a_delay_is_refused(store, trigger, status, dela
     assert rule_problems(waiting) == ["this trigger needs a delay in minutes"]
 
 
+@pytest.mark.parametrize("trigger", [Trigger.REPLY_INTENT, Trigger.LATE_REPLY])
 @pytest.mark.parametrize("intent", ["", "maybe", "opt_out"])
-def test_a_reply_trigger_without_a_valid_intent_is_refused(store, intent):
-    replying = rule(store, trigger=Trigger.REPLY_INTENT, status="", intent=intent)
+def test_a_reply_trigger_without_a_valid_intent_is_refused(store, trigger, intent):
+    replying = rule(store, trigger=trigger, status="", intent=intent)
 
     assert rule_problems(replying) == ["a reply rule needs the intent: confirm, cancel or unclear"]
 
 
+@pytest.mark.parametrize("trigger", [Trigger.REPLY_INTENT, Trigger.LATE_REPLY])
 @pytest.mark.parametrize("intent", ["confirm", "cancel", "unclear"])
-def test_a_reply_trigger_with_a_known_intent_is_accepted(store, intent):
-    assert rule_problems(rule(store, trigger=Trigger.REPLY_INTENT, status="", intent=intent)) == []
+def test_a_reply_trigger_with_a_known_intent_is_accepted(store, trigger, intent):
+    assert rule_problems(rule(store, trigger=trigger, status="", intent=intent)) == []
