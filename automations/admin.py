@@ -398,6 +398,8 @@ class QueueEntryAdmin(PhoneSearchMixin, admin.ModelAdmin):
         "state",
         "created_at",
         "closed_at",
+        "closed_by",
+        "close_reason",
     ]
 
     def has_add_permission(self, request):

@@ -140,7 +140,11 @@ class SweepRun(models.Model):
 
 
 class QueueEntry(models.Model):
-    """An order a confirmation agent should call: why, how urgent, and whether it is done."""
+    """An order a confirmation agent should call: why, how urgent, and whether it is done.
+
+    An agent marks it done, or it closes by itself once the order has settled what it was queued
+    for (``automations.services.queue``); ``closed_by`` and ``close_reason`` say who or what did.
+    """
 
     class State(models.TextChoices):
         OPEN = "open", "Open"
@@ -153,6 +157,10 @@ class QueueEntry(models.Model):
     state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
     created_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    close_reason = models.CharField(max_length=300, blank=True)
 
     class Meta:
         verbose_name = "confirmation queue entry"

@@ -26,6 +26,7 @@ from automations.services.engine import (
     timers_for_status_entry,
     timers_restart_shipment_stale,
 )
+from automations.services.queue import queue_entry_close_settled
 from messaging.signals import customer_replied, notification_exhausted
 from orders.models import Order, OrderEvent, Store
 from orders.signals import shipment_reported, status_entered
@@ -40,6 +41,7 @@ _chain = threading.local()
 
 @receiver(status_entered, sender=Order, dispatch_uid="automations.on_status_entered")
 def on_status_entered(sender, order, event, **kwargs):
+    queue_entry_close_settled(order, event)
     rules = status_entry_rules(order)
     timers_for_status_entry(order, rules)
     entry = [rule for rule in rules if rule.trigger == Trigger.ENTERED_STATUS]
