@@ -608,6 +608,7 @@ def test_an_agent_sees_each_reply_with_its_customer_order_text_and_intent(client
     assert reverse("admin:orders_customer_change", args=[order.customer.pk]) in page
     assert "Vous livrez à Tanger ?" in page
     assert "Needs an agent" in page
+    assert "for an agent; rule" in page  # what was done with it
 
 
 def test_arabic_replies_are_shown_in_their_own_direction(client):
