@@ -62,6 +62,8 @@ def trigger_summary(rule: Rule) -> str:
         return f"order stays in {status_label(rule.status)} for {duration_text(rule.delay_minutes)}"
     if rule.trigger == Trigger.REPLY_INTENT:
         return f"customer replies: {rule.intent or '?'}"
+    if rule.trigger == Trigger.LATE_REPLY:
+        return f"customer replies once the order no longer awaits an answer: {rule.intent or '?'}"
     if rule.trigger == Trigger.ALL_CHANNELS_FAILED:
         return "every channel failed for a message"
     if rule.trigger == Trigger.SHIPMENT_STALE:
@@ -403,6 +405,8 @@ class QueueEntryAdmin(StoreScopedAdmin, PhoneSearchMixin, admin.ModelAdmin):
         "state",
         "created_at",
         "closed_at",
+        "closed_by",
+        "close_reason",
     ]
 
     def has_add_permission(self, request):

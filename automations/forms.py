@@ -11,13 +11,12 @@ from django.template.loader import render_to_string
 from automations.models import Rule
 from automations.services.actions import ACTIONS, POLICIES
 from automations.services.conditions import FIELDS
+from automations.services.engine import REPLY_INTENTS
 from automations.services.rules import MAX_DRY_RUN_DAYS, rule_problems_by_field
 from messaging.events import CUSTOMER_EVENTS
 from messaging.models import Channel
 from orders.models import Order
 from orders.transitions import TRANSITIONS_BY_NAME, PaymentMethod
-
-INTENTS = ("confirm", "cancel", "unclear")
 
 # What each condition field tests, and one leaf that uses it (tests check every example is valid).
 CONDITION_FIELDS: dict[str, tuple[str, dict]] = {
@@ -54,6 +53,14 @@ CONDITION_FIELDS: dict[str, tuple[str, dict]] = {
         "the store has a payment page (store settings): set or unset, no value",
         {"field": "payment_link", "op": "set"},
     ),
+    "status": (
+        "the order's status now (for replies: the status the customer's message found it in)",
+        {"field": "status", "op": "in", "value": ["confirmed", "processing"]},
+    ),
+    "told": (
+        "the customer was already sent this event's message about the order",
+        {"field": "told", "op": "lacks", "value": "reply_late_confirmed"},
+    ),
 }
 CONDITIONS_EXAMPLE = {
     "all": [
@@ -71,8 +78,10 @@ CONDITIONS_EXAMPLE = {
 ACTION_TYPES: dict[str, tuple[str, dict]] = {
     "notify": (
         f"send the customer the message of an event; policy {' or '.join(POLICIES)} "
-        "(the first channel that delivers, or every channel the customer opted in on)",
-        {"type": "notify", "event": "confirmation_requested", "policy": "first_delivered"},
+        "(the first channel that delivers, or every channel the customer opted in on); optional "
+        "at_most_every_minutes: not again while the order's last one is younger (one answer to a "
+        "burst of messages)",
+        {"type": "notify", "event": "confirmation_reminder", "policy": "first_delivered"},
     ),
     "transition": (
         "move the order on, as an agent's button would (only one that can apply from the rule's status)",
@@ -145,9 +154,9 @@ class RuleForm(forms.ModelForm):
     are about; the admin then saves through ``rule_save``, which checks them again under lock."""
 
     intent = forms.ChoiceField(
-        choices=[("", "---------"), *((intent, intent) for intent in INTENTS)],
+        choices=[("", "---------"), *((intent, intent) for intent in REPLY_INTENTS)],
         required=False,
-        help_text="For 'the customer replied with an intent'",
+        help_text="For the reply triggers (the customer replied …)",
     )
     conditions = IndentedJSONField(
         required=False, widget=forms.Textarea(attrs=JSON_TEXTAREA), help_text="", initial=dict

@@ -11,6 +11,7 @@ class Trigger(models.TextChoices):
     ENTERED_STATUS = "entered_status", "The order entered a status"
     IN_STATUS_FOR = "in_status_for", "The order stayed in a status for a while"
     REPLY_INTENT = "reply_intent", "The customer replied with an intent"
+    LATE_REPLY = "late_reply", "The customer replied when the order no longer awaited an answer"
     ALL_CHANNELS_FAILED = "all_channels_failed", "Every channel failed for a message"
     SHIPMENT_STALE = "shipment_stale", "No carrier news for a while"
 
@@ -38,7 +39,9 @@ class Rule(models.Model):
     delay_minutes = models.PositiveIntegerField(
         null=True, blank=True, help_text="For 'stayed in a status' and 'no carrier news': how long"
     )
-    intent = models.CharField(max_length=20, blank=True, help_text="For replies: confirm, cancel or unclear")
+    intent = models.CharField(
+        max_length=20, blank=True, help_text="For the reply triggers: confirm, cancel or unclear"
+    )
     conditions = models.JSONField(default=dict, blank=True)
     actions = models.JSONField(default=list)
     version = models.PositiveIntegerField(default=1, editable=False)
@@ -137,7 +140,11 @@ class SweepRun(models.Model):
 
 
 class QueueEntry(models.Model):
-    """An order a confirmation agent should call: why, how urgent, and whether it is done."""
+    """An order a confirmation agent should call: why, how urgent, and whether it is done.
+
+    An agent marks it done, or it closes by itself once the order has settled what it was queued
+    for (``automations.services.queue``); ``closed_by`` and ``close_reason`` say who or what did.
+    """
 
     class State(models.TextChoices):
         OPEN = "open", "Open"
@@ -150,6 +157,10 @@ class QueueEntry(models.Model):
     state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
     created_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    close_reason = models.CharField(max_length=300, blank=True)
 
     class Meta:
         verbose_name = "confirmation queue entry"

@@ -1,12 +1,14 @@
-"""Automations' side of the seams: status entries start timers and run the store's entry rules,
-replies and failed notifications run their rules.
+"""Automations' side of the seams: status entries close settled queue entries, start timers and
+run the store's entry rules; replies and failed notifications run their rules.
 
 A status entry (``orders.signals.status_entered``, sent once the status and its event are written,
-inside the change's transaction) starts the status's timers and runs its entry rules right there:
-what they write, the customer's outbox rows too, commits or rolls back with the status change
-(the one seam, architecture.md), and a rule may move the order on again (a new COD order is asked
-to confirm). Replies and exhausted notifications run their rules after commit, in a task (in
-the process that committed when the broker is away).
+inside the change's transaction) closes the order's queue entry if the change settles it, starts
+the status's timers and runs its entry rules right there: what they write, the customer's outbox
+rows too, commits or rolls back with the status change (the one seam, architecture.md), and a rule
+may move the order on again (a new COD order is asked to confirm). A customer's reply runs its
+rules the same way, inside the reply's transaction, so the answer is written with the reply;
+exhausted notifications run theirs after commit, in a task (in the process that
+committed when the broker is away).
 """
 
 import logging
@@ -20,11 +22,13 @@ from automations.models import Rule, Trigger
 from automations.services.defaults import default_rules_create
 from automations.services.engine import (
     entry_rules_run,
+    rules_run,
     rules_run_for_event,
     status_entry_rules,
     timers_for_status_entry,
     timers_restart_shipment_stale,
 )
+from automations.services.queue import queue_entry_close_settled
 from config.celery import task_publish
 from messaging.signals import customer_replied, notification_exhausted
 from orders.models import Order, OrderEvent, Store
@@ -40,6 +44,7 @@ _chain = threading.local()
 
 @receiver(status_entered, sender=Order, dispatch_uid="automations.on_status_entered")
 def on_status_entered(sender, order, event, **kwargs):
+    queue_entry_close_settled(order, event)
     rules = status_entry_rules(order)
     timers_for_status_entry(order, rules)
     entry = [rule for rule in rules if rule.trigger == Trigger.ENTERED_STATUS]
@@ -70,11 +75,12 @@ def on_shipment_reported(sender, order, **kwargs):
 
 
 @receiver(customer_replied, dispatch_uid="automations.on_customer_reply")
-def on_customer_reply(sender, order, intent, inbound, **kwargs):
-    if Rule.objects.filter(
-        store_id=order.store_id, enabled=True, trigger=Trigger.REPLY_INTENT, intent=intent
-    ).exists():
-        _run_after_commit(order.pk, Trigger.REPLY_INTENT, f"reply:{inbound.pk}", None, intent=intent)
+def on_customer_reply(sender, order, intent, inbound, late=False, **kwargs) -> list[str]:
+    """Run the reply's rules in the reply's transaction (a savepoint: a rule that fails leaves the
+    reply recorded, for an agent); what they did, a line per action, for the reply's record."""
+    trigger = Trigger.LATE_REPLY if late else Trigger.REPLY_INTENT
+    planned = rules_run(order.pk, trigger, key=f"reply:{inbound.pk}", intent=intent)
+    return [f"rule {plan.rule.name!r}: {line}" for plan in planned for line in plan.lines]
 
 
 @receiver(notification_exhausted, dispatch_uid="automations.on_notification_exhausted")

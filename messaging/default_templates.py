@@ -1,14 +1,41 @@
 """Default templates for every customer-facing event, in English, French and Arabic.
 
 Stores edit them (or add their own per store) in admin. WhatsApp/SMS share the text; e-mail adds
-a subject. The confirmation request carries Confirm / Cancel quick replies whose ids the inbound
-handler understands. Placeholders are listed in messaging/events.py.
+a subject. The confirmation request and its reminder carry Confirm / Cancel quick replies, the
+answer to a cancel that came too late a "call me to cancel" one; the inbound handler reads their
+ids. Placeholders are listed in messaging/events.py.
+
+In the Arabic texts added since the reminder, each placeholder sits between Unicode isolates (FSI
+U+2068 … PDI U+2069, ``isolated``): an order number such as ``#1048``, an amount or a Latin name
+inside right-to-left text then keeps its own direction instead of being reordered around it.
 """
 
-BUTTONS = {
+import re
+
+FSI, PDI = "\u2068", "\u2069"
+_PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
+
+
+def isolated(text: str) -> str:
+    """``text`` with each ``{placeholder}`` wrapped in FSI … PDI (for right-to-left templates)."""
+    return _PLACEHOLDER.sub(lambda match: f"{FSI}{match.group()}{PDI}", text)
+
+
+CONFIRM_OR_CANCEL = {
     "en": [{"id": "confirm", "title": "Confirm"}, {"id": "cancel", "title": "Cancel"}],
     "fr": [{"id": "confirm", "title": "Confirmer"}, {"id": "cancel", "title": "Annuler"}],
     "ar": [{"id": "confirm", "title": "تأكيد"}, {"id": "cancel", "title": "إلغاء"}],
+}
+CALL_ME_TO_CANCEL = {
+    "en": [{"id": "cancel", "title": "Call me to cancel"}],
+    "fr": [{"id": "cancel", "title": "Annuler par appel"}],
+    "ar": [{"id": "cancel", "title": "اتصلوا بي للإلغاء"}],
+}
+# The WhatsApp quick replies of each event's template, by language (at most 3, titles ≤ 20 chars).
+BUTTONS = {
+    "confirmation_requested": CONFIRM_OR_CANCEL,
+    "confirmation_reminder": CONFIRM_OR_CANCEL,
+    "reply_late_confirmed": CALL_ME_TO_CANCEL,
 }
 
 TEXTS = {
@@ -27,6 +54,28 @@ TEXTS = {
             "يرجى تأكيد طلبك {order_number}",
             "مرحبا {customer_name}، شكرا على طلبك {order_number} من {store_name}: {items}. "
             "ستدفع {cod_amount} عند الاستلام. أرسل 1 للتأكيد أو 2 للإلغاء.",
+        ),
+    },
+    "confirmation_reminder": {
+        "en": (
+            "Reminder: please confirm order {order_number}",
+            "Hello {customer_name}, we are still waiting for your answer about order {order_number} "
+            "({cod_amount} to pay on delivery). Reply 1 to confirm or 2 to cancel: without your answer "
+            "we cannot send it.",
+        ),
+        "fr": (
+            "Rappel : merci de confirmer la commande {order_number}",
+            "Bonjour {customer_name}, nous attendons toujours votre réponse pour la commande {order_number} "
+            "({cod_amount} à payer à la livraison). Répondez 1 pour confirmer ou 2 pour annuler : sans "
+            "votre réponse, nous ne pouvons pas l'expédier.",
+        ),
+        "ar": (
+            isolated("تذكير: يرجى تأكيد الطلب {order_number}"),
+            isolated(
+                "مرحبا {customer_name}، ما زلنا ننتظر ردك بخصوص الطلب {order_number} "
+                "({cod_amount} تدفعها عند الاستلام). أرسل 1 للتأكيد أو 2 للإلغاء، فبدون ردك لا يمكننا "
+                "إرسال الطلب."
+            ),
         ),
     },
     "order_received": {
@@ -188,10 +237,83 @@ TEXTS = {
             "مرحبا {customer_name}، تم استرجاع مبلغ طلبك {order_number} ({total_amount}).",
         ),
     },
+    "reply_received": {
+        "en": (
+            "We got your message",
+            "Thank you {customer_name}, we got your message. Someone from {store_name} will get back "
+            "to you soon.",
+        ),
+        "fr": (
+            "Nous avons bien reçu votre message",
+            "Merci {customer_name}, nous avons bien reçu votre message. Quelqu'un de {store_name} vous "
+            "répondra très bientôt.",
+        ),
+        "ar": (
+            "توصلنا برسالتك",
+            isolated("شكرا {customer_name}، توصلنا برسالتك. سيتواصل معك أحد من {store_name} قريبا."),
+        ),
+    },
+    "reply_already_confirmed": {
+        "en": (
+            "Order {order_number} is already confirmed",
+            "Thank you {customer_name}, your order {order_number} is already confirmed: there is nothing "
+            "more to do. We will keep you posted.",
+        ),
+        "fr": (
+            "La commande {order_number} est déjà confirmée",
+            "Merci {customer_name}, votre commande {order_number} est déjà confirmée : vous n'avez rien "
+            "d'autre à faire. Nous vous tiendrons au courant.",
+        ),
+        "ar": (
+            isolated("الطلب {order_number} مؤكد من قبل"),
+            isolated(
+                "شكرا {customer_name}، طلبك {order_number} مؤكد من قبل، فلا حاجة لأي شيء آخر. "
+                "سنبقيك على اطلاع."
+            ),
+        ),
+    },
+    "reply_late_confirmed": {
+        "en": (
+            "Order {order_number} is already confirmed",
+            "Hello {customer_name}, your order {order_number} is already confirmed, so it can no longer "
+            "be cancelled by message. Reply 2 if you want someone to call you to cancel it.",
+        ),
+        "fr": (
+            "La commande {order_number} est déjà confirmée",
+            "Bonjour {customer_name}, votre commande {order_number} est déjà confirmée : elle ne peut "
+            "plus être annulée par message. Répondez 2 si vous voulez qu'on vous appelle pour l'annuler.",
+        ),
+        "ar": (
+            isolated("الطلب {order_number} مؤكد من قبل"),
+            isolated(
+                "مرحبا {customer_name}، طلبك {order_number} مؤكد من قبل، ولم يعد ممكنا إلغاؤه برسالة. "
+                "أرسل 2 إذا أردت أن نتصل بك لإلغائه."
+            ),
+        ),
+    },
+    "reply_late_cancelled": {
+        "en": (
+            "Order {order_number} was cancelled",
+            "Hello {customer_name}, your order {order_number} was cancelled. If you still want it, "
+            "please place a new order at {store_name}, or reply to this message to talk to us.",
+        ),
+        "fr": (
+            "La commande {order_number} a été annulée",
+            "Bonjour {customer_name}, votre commande {order_number} a été annulée. Si vous la voulez "
+            "toujours, passez une nouvelle commande chez {store_name}, ou répondez à ce message pour "
+            "nous parler.",
+        ),
+        "ar": (
+            isolated("تم إلغاء الطلب {order_number}"),
+            isolated(
+                "مرحبا {customer_name}، تم إلغاء طلبك {order_number}. إذا كنت لا تزال تريده، قدّم طلبا "
+                "جديدا من {store_name}، أو أجب على هذه الرسالة للتحدث معنا."
+            ),
+        ),
+    },
 }
 
 
-# Ordered body parameters of the approved WhatsApp templates of the same name.
 def install_default_templates(MessageTemplate=None) -> None:
     """Create the defaults that are missing; never overwrites what a store edited."""
     if MessageTemplate is None:
@@ -202,8 +324,8 @@ def install_default_templates(MessageTemplate=None) -> None:
                 extra = {}
                 if channel == "email":
                     extra["subject"] = subject
-                if channel == "whatsapp" and event == "confirmation_requested":
-                    extra["buttons"] = BUTTONS[language]
+                if channel == "whatsapp" and event in BUTTONS:
+                    extra["buttons"] = BUTTONS[event][language]
                 MessageTemplate.objects.get_or_create(
                     store=None,
                     event=event,

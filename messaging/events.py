@@ -4,6 +4,7 @@
 # (automations; its default rules send each status change's event).
 CUSTOMER_EVENTS: tuple[str, ...] = (
     "confirmation_requested",
+    "confirmation_reminder",
     "order_received",
     "order_confirmed",
     "order_cancelled",
@@ -15,10 +16,27 @@ CUSTOMER_EVENTS: tuple[str, ...] = (
     "order_delivered",
     "review_request",
     "order_refunded",
+    # Answers to the customer's own messages (automations' reply rules).
+    "reply_received",
+    "reply_already_confirmed",
+    "reply_late_confirmed",
+    "reply_late_cancelled",
 )
 
 # Time-critical: no receipt in time moves on to the next channel, and quiet hours do not hold them.
-URGENT_EVENTS = frozenset({"confirmation_requested", "out_for_delivery", "delivery_failed"})
+# Answers to a customer's message go at once too: the customer has just written, so is awake.
+URGENT_EVENTS = frozenset(
+    {
+        "confirmation_requested",
+        "confirmation_reminder",
+        "out_for_delivery",
+        "delivery_failed",
+        "reply_received",
+        "reply_already_confirmed",
+        "reply_late_confirmed",
+        "reply_late_cancelled",
+    }
+)
 
 PLACEHOLDERS: dict[str, str] = {
     "customer_name": "the customer's name",

@@ -1,4 +1,5 @@
-"""The agents' inbox: customer replies Livra could not act on by itself, and the ones it did.
+"""The agents' inbox: customer replies Livra could not act on by itself, and the ones it did
+(``outcome``: what was done with each).
 
 Replies are written by the inbound webhook only; here agents read them and mark them handled
 (``change_inboundmessage``), which records who did. Nothing else about a reply can be edited.
@@ -26,6 +27,7 @@ INBOX_FIELDS = (
     "intent",
     "in_reply_to",
     "handled",
+    "outcome",
     "handled_by",
     "provider_message_id",
     "webhook",
@@ -44,6 +46,7 @@ class InboundMessageAdmin(StoreScopedAdmin, PhoneSearchMixin, admin.ModelAdmin):
         "short_text",
         "intent",
         "handled",
+        "short_outcome",
     ]
     list_filter = ["handled", "intent", "channel"]
     list_select_related = ["customer", "order"]
@@ -77,6 +80,10 @@ class InboundMessageAdmin(StoreScopedAdmin, PhoneSearchMixin, admin.ModelAdmin):
     def short_text(self, inbound: InboundMessage):
         text = inbound.text or inbound.button_payload
         return format_html('<span dir="auto">{}</span>', Truncator(text).chars(80))
+
+    @admin.display(description="outcome")
+    def short_outcome(self, inbound: InboundMessage):
+        return Truncator(inbound.outcome).chars(80)
 
     @admin.action(description="Mark selected replies handled", permissions=["change"])
     def mark_handled(self, request, queryset):

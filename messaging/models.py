@@ -362,7 +362,8 @@ class ProviderWebhook(models.Model):
 
 
 class InboundMessage(models.Model):
-    """A customer's reply. Confirmations are applied; anything else waits here for an agent."""
+    """A customer's reply. Confirmations are applied and late ones answered (``outcome`` says what
+    was done); anything that needs a person waits here, unhandled, for an agent."""
 
     class Intent(models.TextChoices):
         CONFIRM = "confirm", "Confirm"
@@ -390,6 +391,7 @@ class InboundMessage(models.Model):
     button_payload = models.CharField(max_length=256, blank=True)
     intent = models.CharField(max_length=10, choices=Intent.choices)
     handled = models.BooleanField(default=False)
+    outcome = models.CharField(max_length=500, blank=True, help_text="What Livra did with the reply")
     handled_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -8,6 +8,8 @@ write rows of their own, act on all the orders at once (``BATCHED``). Each one l
 their own event, the others through an ``automation_*`` event).
 """
 
+from datetime import timedelta
+
 from django.db.models import Q
 from django.utils import timezone
 from django_fsm import can_proceed
@@ -15,7 +17,7 @@ from django_fsm import can_proceed
 from automations.models import QueueEntry, Rule
 from automations.services.team_alerts import team_alerts_queue
 from messaging.events import CUSTOMER_EVENTS
-from messaging.models import MessageTemplate
+from messaging.models import MessageTemplate, Notification
 from messaging.services.outbox import notification_create
 from messaging.services.routing import messaging_settings_for, route_channels
 from orders.errors import IllegalTransition
@@ -56,6 +58,9 @@ def action_problems(rule: Rule, action) -> list[str]:
             return [f"no template for {event!r}: add one before a rule sends it"]
         if action.get("policy", "first_delivered") not in POLICIES:
             return [f"channel policy is one of {', '.join(POLICIES)}"]
+        every = action.get("at_most_every_minutes")
+        if every is not None and (not isinstance(every, int) or isinstance(every, bool) or every < 1):
+            return ["at_most_every_minutes is a whole number of minutes, 1 or more"]
     if kind == "queue" and not str(action.get("reason", "")).strip():
         return ["putting an order in the queue needs a reason for the agent"]
     if kind == "tag" and not (action.get("add") or action.get("remove")):
@@ -104,8 +109,15 @@ def _events(rule: Rule, kind: str, facts: list[tuple[Order, dict]]) -> None:
 
 def _notify(rule, action, order, *, key, dry_run) -> str:
     event, policy = action["event"], action.get("policy", "first_delivered")
+    every = action.get("at_most_every_minutes")
     if dry_run:
-        return f"send {event} ({policy.replace('_', ' ')})"
+        limit = f", at most every {every} min" if every else ""
+        return f"send {event} ({policy.replace('_', ' ')}{limit})"
+    if every:
+        # The order's row lock (held by the caller) makes this check and the send one step.
+        since = timezone.now() - timedelta(minutes=every)
+        if Notification.objects.filter(order=order, event=event, created_at__gte=since).exists():
+            return f"{event} not sent again: already sent in the last {every} min"
     if policy == "all_opted_in":
         settings = messaging_settings_for(order.store)
         channels = route_channels(order.customer, settings, "transactional")

@@ -12,7 +12,8 @@ from decimal import Decimal, InvalidOperation
 
 from django.utils import timezone
 
-from messaging.models import Channel
+from messaging.events import CUSTOMER_EVENTS
+from messaging.models import Channel, Notification
 from orders.models import Order
 from orders.transitions import OrderStatus, PaymentMethod
 
@@ -29,6 +30,8 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "consent": ("has", "lacks"),  # value: a channel the customer opted in on
     "time_of_day": ("between",),  # value: ["21:00", "09:00"] in the store's time zone
     "payment_link": ("set", "unset"),  # the store has a payment page (no value)
+    "status": ("eq", "ne", "in"),  # the order's status now
+    "told": ("has", "lacks"),  # value: an event the customer was (or was not) sent about the order
 }
 
 
@@ -81,6 +84,9 @@ def _check_value(field: str, op: str, value) -> None:
     elif op == "in":
         if not (isinstance(value, list) and value):
             raise InvalidCondition(f"{field} in takes a non-empty list")
+        if field == "status":
+            for part in value:
+                _scalar(field, part)
     else:
         _scalar(field, value)
 
@@ -101,6 +107,10 @@ def _scalar(field: str, value):
         raise InvalidCondition(f"payment_method is one of {', '.join(PaymentMethod.values)}")
     if field == "consent" and value not in Channel.values:
         raise InvalidCondition(f"consent is on one of {', '.join(Channel.values)}")
+    if field == "status" and value not in OrderStatus.values:
+        raise InvalidCondition(f"status {value!r} is not one of {', '.join(OrderStatus.values)}")
+    if field == "told" and value not in CUSTOMER_EVENTS:
+        raise InvalidCondition(f"told: {value!r} is not an event customers are told")
     return value
 
 
@@ -148,4 +158,11 @@ class _Facts:
             return (start <= local < end) if start <= end else (local >= start or local < end)
         if field == "payment_link":
             return bool(order.store.payment_link_url) == (op == "set")
+        if field == "status":
+            if op == "in":
+                return order.status in value
+            return (order.status == value) == (op == "eq")
+        if field == "told":
+            told = Notification.objects.filter(order=order, event=value).exists()
+            return told == (op == "has")
         raise InvalidCondition(field)

@@ -5,11 +5,19 @@ Cancel buttons, SMS if WhatsApp fails: the notification's "first that delivers" 
 queued for an agent, then cancelled (or, when it is worth it, handed to an agent); every status
 the customer cares about tells them, and a review is asked for three days after delivery.
 
+Every reply gets an answer: an unclear one "we got your message" (once in a while, not once per
+line) and the queue; a confirm or cancel that comes once the order no longer awaits it, what
+became of the order — a cancel after confirming is asked to send 2 for a call, and the 2 queues
+the order. (A late confirm or cancel no rule answers is acknowledged like an unclear reply:
+``messaging.services.inbound``.)
+
 A payment reported by the store is a fact, not a decision: store ingestion accepts a paid
 prepaid order (``orders.services.ingest``).
 """
 
 from decimal import Decimal
+
+from automations.services.rules import SNAPSHOT_FIELDS, rule_snapshot
 
 HIGH_VALUE = Decimal("1000")  # orders at or above this go to an agent rather than being cancelled
 
@@ -17,6 +25,21 @@ COD, PREPAID = (
     {"field": "payment_method", "op": "eq", "value": "cod"},
     {"field": "payment_method", "op": "eq", "value": "prepaid"},
 )
+# Confirmed and not yet delivered: a late cancel can still be acted on, by an agent who calls.
+CONFIRMED_NOT_DELIVERED = {
+    "field": "status",
+    "op": "in",
+    "value": ["confirmed", "processing", "shipped", "in_transit", "out_for_delivery"],
+}
+CANCELLED = {"field": "status", "op": "eq", "value": "cancelled"}
+TOLD_TO_SEND_2 = {"field": "told", "op": "has", "value": "reply_late_confirmed"}
+NOT_TOLD_TO_SEND_2 = {**TOLD_TO_SEND_2, "op": "lacks"}
+ACKNOWLEDGE = {
+    "type": "notify",
+    "event": "reply_received",
+    "policy": "first_delivered",
+    "at_most_every_minutes": 30,
+}
 
 
 def _tell(key: str, name: str, position: int, status: str, event: str, **extra) -> dict:
@@ -29,6 +52,19 @@ def _tell(key: str, name: str, position: int, status: str, event: str, **extra) 
         "trigger": "entered_status",
         "status": status,
         "actions": [action],
+        **extra,
+    }
+
+
+def _answer(key: str, name: str, position: int, trigger: str, intent: str, actions: list, **extra) -> dict:
+    """A rule that answers the customer's reply (``trigger``: reply_intent or late_reply)."""
+    return {
+        "key": key,
+        "name": name,
+        "position": position,
+        "trigger": trigger,
+        "intent": intent,
+        "actions": actions,
         **extra,
     }
 
@@ -65,7 +101,7 @@ DEFAULT_RULES: tuple[dict, ...] = (
         "trigger": "in_status_for",
         "status": "awaiting_confirmation",
         "delay_minutes": 30,
-        "actions": [{"type": "notify", "event": "confirmation_requested", "policy": "first_delivered"}],
+        "actions": [{"type": "notify", "event": "confirmation_reminder", "policy": "first_delivered"}],
     },
     {
         "key": "cod-queue",
@@ -106,6 +142,70 @@ DEFAULT_RULES: tuple[dict, ...] = (
         "intent": "unclear",
         "actions": [{"type": "queue", "priority": 70, "reason": "the customer's answer needs a human"}],
     },
+    _answer(
+        "unclear-reply-acknowledge",
+        "An unclear answer: tell the customer we got it (once in 30 min)",
+        41,
+        "reply_intent",
+        "unclear",
+        [ACKNOWLEDGE],
+    ),
+    _answer(
+        "late-cancel-again-to-queue",
+        "A cancel after confirming, once told to send 2: confirmation queue, and we got it",
+        42,
+        "late_reply",
+        "cancel",
+        [
+            {"type": "queue", "priority": 80, "reason": "customer asked to cancel after confirming"},
+            ACKNOWLEDGE,
+        ],
+        conditions={"all": [CONFIRMED_NOT_DELIVERED, TOLD_TO_SEND_2]},
+    ),
+    _answer(
+        "late-cancel-confirmed",
+        "A cancel after confirming: already confirmed, send 2 for a call",
+        43,
+        "late_reply",
+        "cancel",
+        [{"type": "notify", "event": "reply_late_confirmed", "policy": "first_delivered"}],
+        conditions={"all": [CONFIRMED_NOT_DELIVERED, NOT_TOLD_TO_SEND_2]},
+    ),
+    _answer(
+        "late-confirm-confirmed",
+        "A confirm of a confirmed order: nothing more to do",
+        44,
+        "late_reply",
+        "confirm",
+        [{"type": "notify", "event": "reply_already_confirmed", "policy": "first_delivered"}],
+        conditions=CONFIRMED_NOT_DELIVERED,
+    ),
+    _answer(
+        "late-confirm-cancelled",
+        "A confirm of a cancelled order: order again, or reply to talk to us",
+        45,
+        "late_reply",
+        "confirm",
+        [{"type": "notify", "event": "reply_late_cancelled", "policy": "first_delivered"}],
+        conditions=CANCELLED,
+    ),
+    _answer(
+        "late-cancel-cancelled",
+        "A cancel of a cancelled order: it is cancelled",
+        46,
+        "late_reply",
+        "cancel",
+        [{"type": "notify", "event": "reply_late_cancelled", "policy": "first_delivered"}],
+        conditions=CANCELLED,
+    ),
+    _answer(
+        "late-unclear-acknowledge",
+        "A message about an order not awaiting an answer: tell the customer we got it (once in 30 min)",
+        47,
+        "late_reply",
+        "unclear",
+        [ACKNOWLEDGE],
+    ),
     {
         "key": "shipment-stale",
         "name": "No carrier news for 72 h: alert the team and queue",
@@ -161,6 +261,16 @@ DEFAULT_RULES: tuple[dict, ...] = (
 )
 
 
+# Fields of default rules as they were before a change, by key. A store's copy that still says
+# exactly the old default was never edited, and is brought up to the new one (default_rules_update).
+PREVIOUS_DEFAULTS: dict[str, dict] = {
+    # The reminder repeated the first request word for word; it has its own text now.
+    "cod-reminder": {
+        "actions": [{"type": "notify", "event": "confirmation_requested", "policy": "first_delivered"}]
+    },
+}
+
+
 def default_rules_create(store, rule_model=None, revision_model=None) -> int:
     """Give ``store`` the default rules it lacks; how many were made. The models may be a
     migration's historical ones."""
@@ -176,3 +286,30 @@ def default_rules_create(store, rule_model=None, revision_model=None) -> int:
             revision_model.objects.create(rule=rule, version=1, snapshot=snapshot)
             made += 1
     return made
+
+
+def default_rules_update(store, rule_model=None, revision_model=None) -> int:
+    """Bring ``store``'s untouched copies of the default rules in ``PREVIOUS_DEFAULTS`` to what the
+    default says now, each as a new version with its revision (by no one); how many. A copy the
+    store changed in any way (even only switched off) is left as the store made it."""
+    if rule_model is None:
+        from automations.models import Rule as rule_model
+        from automations.models import RuleRevision as revision_model
+    updated = 0
+    for spec in DEFAULT_RULES:
+        if spec["key"] not in PREVIOUS_DEFAULTS:
+            continue
+        defaults = {"enabled": True, "conditions": {}, "status": "", "intent": "", "delay_minutes": None}
+        values = {**defaults, **spec}
+        now = {name: values[name] for name in SNAPSHOT_FIELDS}
+        before = {**now, **PREVIOUS_DEFAULTS[spec["key"]]}
+        rule = rule_model.objects.select_for_update().filter(store_id=store.pk, key=spec["key"]).first()
+        if rule is None or rule_snapshot(rule) != before:
+            continue
+        for name, value in now.items():
+            setattr(rule, name, value)
+        rule.version += 1
+        rule.save()
+        revision_model.objects.create(rule=rule, version=rule.version, snapshot=now)
+        updated += 1
+    return updated

@@ -16,6 +16,8 @@ from orders.transitions import IN_FLIGHT
 
 logger = logging.getLogger(__name__)
 TIMER_TRIGGERS = (Trigger.IN_STATUS_FOR, Trigger.SHIPMENT_STALE)
+REPLY_TRIGGERS = (Trigger.REPLY_INTENT, Trigger.LATE_REPLY)
+REPLY_INTENTS = ("confirm", "cancel", "unclear")
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ def rule_problems(rule: Rule) -> list[str]:
         problems.append("this trigger needs a status")
     if rule.trigger in TIMER_TRIGGERS and not rule.delay_minutes:
         problems.append("this trigger needs a delay in minutes")
-    if rule.trigger == Trigger.REPLY_INTENT and rule.intent not in ("confirm", "cancel", "unclear"):
+    if rule.trigger in REPLY_TRIGGERS and rule.intent not in REPLY_INTENTS:
         problems.append("a reply rule needs the intent: confirm, cancel or unclear")
     problems += condition_problems(rule.conditions)
     if not isinstance(rule.actions, list) or not rule.actions:

@@ -1,10 +1,27 @@
-"""The confirmation queue's one agent write: closing an entry once the order has been dealt with."""
+"""The confirmation queue's writes besides queueing (a rule's action): an agent marks an entry done,
+and an entry closes by itself once the order has settled what it was queued for.
+
+An order waits in the queue for an answer (no reply, an unclear one, a cancel after confirming, no
+carrier news). Whatever then moves it out of awaiting confirmation — the customer's reply, an
+agent, the store, a rule — answers the confirmation; an order that ends (cancelled, delivered,
+returned, refunded) answers everything. Either closes its open entry in the status change's own
+transaction, so the queue never lists an order that no longer needs a call.
+"""
 
 from django.db import transaction
 from django.utils import timezone
 
 from automations.models import QueueEntry
 from orders.models import OrderEvent
+from orders.transitions import FINAL_STATUSES, OrderStatus
+
+CLOSED_BY_AN_AGENT = "marked done by an agent"
+_WHO = {
+    OrderEvent.Source.CUSTOMER: "the customer",
+    OrderEvent.Source.STORE: "the store",
+    OrderEvent.Source.CARRIER: "the carrier",
+    OrderEvent.Source.SYSTEM: "Livra",
+}
 
 
 def queue_entry_close(entry: QueueEntry, *, actor) -> bool:
@@ -14,8 +31,7 @@ def queue_entry_close(entry: QueueEntry, *, actor) -> bool:
         if locked.state != QueueEntry.State.OPEN:
             entry.state, entry.closed_at = locked.state, locked.closed_at
             return False
-        locked.state, locked.closed_at = QueueEntry.State.DONE, timezone.now()
-        locked.save(update_fields=["state", "closed_at"])
+        _close(locked, reason=CLOSED_BY_AN_AGENT, user=actor)
         OrderEvent.objects.create(
             order_id=locked.order_id,
             type="queue_entry_closed",
@@ -26,3 +42,44 @@ def queue_entry_close(entry: QueueEntry, *, actor) -> bool:
         )
     entry.state, entry.closed_at = locked.state, locked.closed_at
     return True
+
+
+def queue_entry_close_settled(order, event: OrderEvent) -> QueueEntry | None:
+    """``order`` just entered its status through ``event`` (inside the change's transaction): close
+    its open entry if that settles it; the entry closed, or None."""
+    settles = event.from_status == OrderStatus.AWAITING_CONFIRMATION or order.status in FINAL_STATUSES
+    if not settles:
+        return None
+    entry = QueueEntry.objects.select_for_update().filter(order=order, state=QueueEntry.State.OPEN).first()
+    if entry is None:
+        return None
+    reason = f"order {event.type} by {_who(event)}"  # e.g. "order confirmed by the customer"
+    _close(entry, reason=reason, user=event.actor)
+    OrderEvent.objects.create(
+        order=order,
+        type="queue_entry_closed",
+        source=OrderEvent.Source.SYSTEM,
+        reason=reason,
+        payload={
+            "queue_entry_id": entry.pk,
+            "priority": entry.priority,
+            "queue_reason": entry.reason,
+            "closed_by_event_id": event.pk,
+        },
+    )
+    return entry
+
+
+def _close(entry: QueueEntry, *, reason: str, user) -> None:
+    entry.state, entry.closed_at = QueueEntry.State.DONE, timezone.now()
+    entry.close_reason, entry.closed_by = reason[:300], user
+    entry.save(update_fields=["state", "closed_at", "close_reason", "closed_by"])
+
+
+def _who(event: OrderEvent) -> str:
+    if event.source == OrderEvent.Source.AGENT and event.actor is not None:
+        return f"agent {event.actor.get_username()}"
+    if event.source == OrderEvent.Source.AUTOMATION:
+        name = (event.payload or {}).get("rule_name")
+        return f"rule {name!r}" if name else "a rule"
+    return _WHO.get(event.source, event.source)

@@ -1,17 +1,28 @@
-"""Customer replies: answer a pending COD confirmation, record opt-outs, and queue the rest.
+"""Customer replies: answer a pending COD confirmation, record opt-outs, and have every reply answered.
 
 A reply is read the way customers here write: French, Arabic, English and Moroccan Darija in
 Latin letters (``wakha``, ``mabghitch``) or Arabic script (``واخا``), with any case, accents,
 punctuation, emoji and stretched letters (``ouiii``). Every word of the reply must be understood
 and all of them must agree; anything else waits in the inbox for an agent, because a wrong
 automatic answer (cancelling an order the customer wanted) costs more than a human look.
+
+What a reply then does: a confirm or cancel of an order awaiting it moves the order. One that
+comes once the order no longer awaits it (Cancel tapped after confirming) changes nothing; the
+store's rules answer it with what became of the order (``customer_replied`` with ``late``). Anything
+else, and a late answer no rule takes up, waits in the inbox for an agent, and the rules
+acknowledge it. All of it happens in the reply's transaction: the answer's outbox rows commit with
+the reply, and the reply's ``outcome`` says what was done.
 """
 
 import logging
 import re
 import unicodedata
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import Case, Q, When
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from messaging.models import Channel, Consent, InboundMessage, Message
 from messaging.providers import InboundReply
@@ -172,6 +183,11 @@ def reply_intent(reply: InboundReply, *, opted_out: bool) -> str:
 
 
 # --- Who answered, about which order ----------------------------------------------------------
+# A reply that points at no order (typed text, not an answer to one of our messages) is about the
+# order awaiting an answer, else about the customer's order that changed last, if that was lately.
+RECENT_ORDER = timedelta(days=14)
+
+
 def customer_for_reply(store, reply: InboundReply) -> Customer | None:
     customers = Customer.objects.filter(store=store)
     if reply.channel == Channel.EMAIL:
@@ -191,16 +207,22 @@ def message_replied_to(provider: str, reply: InboundReply) -> Message | None:
     ).first()
 
 
-def order_awaiting_answer(customer: Customer, reply: InboundReply, replied_to: Message | None = None):
-    """The order the customer answers: the button's own order, else the message's they answered,
-    else the one whose confirmation was asked last. Only orders still awaiting an answer."""
-    awaiting = Order.objects.filter(customer=customer, status=OrderStatus.AWAITING_CONFIRMATION)
+def order_replied_about(customer: Customer, reply: InboundReply, replied_to: Message | None = None):
+    """The order the customer writes about: the button's own order, else the order of the message
+    they answered, whatever its status now; else the one whose confirmation was asked last while it
+    awaits the answer; else their order that changed last, within ``RECENT_ORDER``. None if none."""
+    orders = Order.objects.filter(customer=customer)
     _, _, order_id = reply.button_payload.partition(":")
     if order_id.strip().isdigit():
-        return awaiting.filter(pk=int(order_id)).first()
+        return orders.filter(pk=int(order_id)).first()
     if replied_to is not None and replied_to.customer_id == customer.pk:
-        return awaiting.filter(pk=replied_to.order_id).first()
-    return awaiting.order_by("-status_changed_at", "-placed_at", "-id").first()
+        return orders.filter(pk=replied_to.order_id).first()
+    awaiting = Q(status=OrderStatus.AWAITING_CONFIRMATION)
+    candidates = orders.alias(last_change=Coalesce("status_changed_at", "placed_at")).filter(
+        awaiting | Q(last_change__gte=timezone.now() - RECENT_ORDER)
+    )
+    awaiting_first = Case(When(awaiting, then=0), default=1)
+    return candidates.order_by(awaiting_first, "-last_change", "-id").first()
 
 
 # --- Handling ---------------------------------------------------------------------------------
@@ -213,7 +235,7 @@ def inbound_reply_handle(store, provider: str, reply: InboundReply, *, webhook=N
     consent = customer.consents.filter(channel=reply.channel).first() if customer else None
     intent = reply_intent(reply, opted_out=bool(consent and consent.status == Consent.Status.OPTED_OUT))
     replied_to = message_replied_to(provider, reply)
-    order = order_awaiting_answer(customer, reply, replied_to) if customer else None
+    order = order_replied_about(customer, reply, replied_to) if customer else None
     try:
         with transaction.atomic():
             inbound = InboundMessage.objects.create(
@@ -229,8 +251,9 @@ def inbound_reply_handle(store, provider: str, reply: InboundReply, *, webhook=N
                 button_payload=reply.button_payload[:256],
                 intent=intent,
             )
-            inbound.handled = _act(inbound, customer, order, intent)
-            inbound.save(update_fields=["handled"])
+            handled, done = _act(inbound, customer, order, intent)
+            inbound.handled, inbound.outcome = handled, "; ".join(done)[:500]
+            inbound.save(update_fields=["handled", "outcome"])
     except IntegrityError:
         # The same provider message, delivered twice at once: the other delivery handled it.
         seen = _already_received(provider, reply)
@@ -249,15 +272,17 @@ def _already_received(provider: str, reply: InboundReply) -> InboundMessage | No
     ).first()
 
 
-def _act(inbound: InboundMessage, customer, order, intent: str) -> bool:
-    """Apply what the reply asks; False leaves it in the inbox for an agent."""
+def _act(inbound: InboundMessage, customer, order, intent: str) -> tuple[bool, list[str]]:
+    """Apply what the reply asks: whether that handled it (False leaves it in the inbox for an
+    agent), and what was done."""
     if customer is None:
-        return False
+        return False, ["unknown sender"]
     if intent in (Intent.OPT_OUT, Intent.OPT_IN):
+        opted_out = intent == Intent.OPT_OUT
         consent_record(
             customer,
             inbound.channel,
-            Consent.Status.OPTED_OUT if intent == Intent.OPT_OUT else Consent.Status.OPTED_IN,
+            Consent.Status.OPTED_OUT if opted_out else Consent.Status.OPTED_IN,
             source=Consent.Source.CUSTOMER_REPLY,
             evidence={
                 "inbound_id": inbound.pk,
@@ -266,26 +291,56 @@ def _act(inbound: InboundMessage, customer, order, intent: str) -> bool:
                 "text": inbound.text[:200],
             },
         )
-        return True
+        return True, [f"opted {'out of' if opted_out else 'back in to'} {inbound.channel}"]
     if order is None:
-        return False  # an agent reads it in the inbox
-    if intent not in (Intent.CONFIRM, Intent.CANCEL):
-        customer_replied.send(sender=InboundMessage, order=order, intent="unclear", inbound=inbound)
-        return False  # an agent reads it in the inbox
-    try:
-        # The resulting status change tells the customer (order_confirmed / order_cancelled).
-        order_transition(
-            order,
-            "confirm" if intent == Intent.CONFIRM else "cancel",
-            source=OrderEvent.Source.CUSTOMER,
-            reason=f"customer replied on {inbound.channel}",
-            payload={"inbound_id": inbound.pk},
-            idempotency_key=f"reply:{inbound.provider}:{inbound.provider_message_id or inbound.pk}",
-        )
-    except OrderTransitionError:
-        return False  # e.g. an agent cancelled it meanwhile: a human looks at the reply
-    customer_replied.send(sender=InboundMessage, order=order, intent=intent, inbound=inbound)
-    return True
+        return False, ["no recent order"]
+    answer = intent in (Intent.CONFIRM, Intent.CANCEL)
+    if answer and order.status == OrderStatus.AWAITING_CONFIRMATION:
+        try:
+            # The resulting status change tells the customer (order_confirmed / order_cancelled).
+            event = order_transition(
+                order,
+                "confirm" if intent == Intent.CONFIRM else "cancel",
+                source=OrderEvent.Source.CUSTOMER,
+                reason=f"customer replied on {inbound.channel}",
+                payload={"inbound_id": inbound.pk},
+                idempotency_key=f"reply:{inbound.provider}:{inbound.provider_message_id or inbound.pk}",
+            )
+        except OrderTransitionError:
+            order.refresh_from_db(fields=["status", "status_version", "status_changed_at"])
+        else:
+            return True, [f"order {event.type}", *_replied(order, intent, inbound, late=False)]
+    late = order.status != OrderStatus.AWAITING_CONFIRMATION
+    if answer:
+        # Too late to change anything (an agent or a rule got there first, or the customer answers
+        # again): the store's rules say what became of the order.
+        answered = _replied(order, intent, inbound, late=True)
+        if answered:
+            return True, [f"order already {order.status}", *answered]
+        # No rule answers it: it waits for an agent, acknowledged like any unclear message.
+    return False, ["for an agent", *_replied(order, "unclear", inbound, late=late)]
+
+
+def _replied(order, intent: str, inbound: InboundMessage, *, late: bool) -> list[str]:
+    """Tell the apps above (automations runs the store's reply rules); what they did, a line each.
+
+    A receiver that fails is logged and skipped (its savepoint rolled back): the reply is kept.
+    """
+    lines = []
+    sent = customer_replied.send_robust(
+        sender=InboundMessage, order=order, intent=intent, inbound=inbound, late=late
+    )
+    for receiver, result in sent:
+        if isinstance(result, Exception):  # send_robust logged it; say which reply it was
+            logger.warning(
+                "reply receiver failed inbound_id=%s receiver=%s error=%s",
+                inbound.pk,
+                getattr(receiver, "__qualname__", receiver),
+                type(result).__name__,
+            )
+        elif result:
+            lines.extend(result)
+    return lines
 
 
 def inbound_mark_handled(inbound_ids, *, actor) -> int:

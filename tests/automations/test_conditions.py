@@ -9,6 +9,7 @@ import time_machine
 from automations.services.conditions import conditions_hold
 from messaging.models import Consent
 from messaging.services.consent import consent_record
+from messaging.services.outbox import notification_create
 from orders.transitions import OrderStatus, PaymentMethod
 from tests.factories import CustomerFactory, OrderFactory, StoreFactory, order_in_status
 
@@ -155,6 +156,27 @@ def test_consent_lacks_holds_for_an_opt_out_or_no_record():
     assert conditions_hold(leaf("consent", "lacks", "sms"), order)
     assert conditions_hold(leaf("consent", "lacks", "email"), order)
     assert not conditions_hold(leaf("consent", "lacks", "whatsapp"), order)
+
+
+# --- the order's status, and what the customer was told ---------------------------------------
+def test_status_eq_ne_and_in_read_the_orders_status_now():
+    order = order_in_status(OrderStatus.SHIPPED)
+
+    assert conditions_hold(leaf("status", "eq", "shipped"), order)
+    assert not conditions_hold(leaf("status", "ne", "shipped"), order)
+    assert conditions_hold(leaf("status", "in", ["confirmed", "shipped"]), order)
+    assert not conditions_hold(leaf("status", "in", ["confirmed", "processing"]), order)
+
+
+def test_told_has_holds_once_the_customer_was_sent_that_events_message_about_the_order():
+    asked = order_in_status(OrderStatus.AWAITING_CONFIRMATION)
+    other = order_in_status(OrderStatus.AWAITING_CONFIRMATION, customer=asked.customer, store=asked.store)
+    notification_create(asked, event="reply_late_confirmed", key="told-test")
+
+    assert conditions_hold(leaf("told", "has", "reply_late_confirmed"), asked)
+    assert conditions_hold(leaf("told", "has", "confirmation_requested"), asked)
+    assert not conditions_hold(leaf("told", "has", "reply_late_confirmed"), other)
+    assert conditions_hold(leaf("told", "lacks", "reply_late_confirmed"), other)
 
 
 # --- time of day, in the store's time zone ----------------------------------------------------

@@ -1,14 +1,16 @@
 """The default rules every new store gets, and each one firing on its trigger."""
 
+import importlib
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 import time_machine
+from django.apps import apps
 from django.utils import timezone
 
 from automations.models import QueueEntry, Rule, RuleRevision
-from automations.services.defaults import DEFAULT_RULES, default_rules_create
+from automations.services.defaults import DEFAULT_RULES, default_rules_create, default_rules_update
 from automations.services.engine import rule_problems
 from messaging.models import Notification
 from orders.models import OrderEvent
@@ -28,6 +30,13 @@ DEFAULT_KEYS = [
     "cod-cancel-unconfirmed",
     "cod-high-value-to-agent",
     "unclear-reply-to-queue",
+    "unclear-reply-acknowledge",
+    "late-cancel-again-to-queue",
+    "late-cancel-confirmed",
+    "late-confirm-confirmed",
+    "late-confirm-cancelled",
+    "late-cancel-cancelled",
+    "late-unclear-acknowledge",
     "shipment-stale",
     "cod-confirmed",
     "cancelled",
@@ -97,15 +106,61 @@ def test_every_default_rule_is_valid(store):
     assert {key: found for key, found in problems.items() if found} == {}
 
 
+# --- bringing existing stores up to date --------------------------------------------------------
+OLD_REMINDER = [{"type": "notify", "event": "confirmation_requested", "policy": "first_delivered"}]
+
+
+def as_before_the_reminder_had_its_own_text(rule, **changes):
+    Rule.objects.filter(pk=rule.pk).update(actions=OLD_REMINDER, **changes)
+
+
+def test_an_untouched_reminder_rule_is_brought_to_the_reminders_own_text(store, default_rule):
+    as_before_the_reminder_had_its_own_text(default_rule("cod-reminder"))
+
+    updated = default_rules_update(store)
+
+    reminder = default_rule("cod-reminder")
+    assert updated == 1
+    assert (reminder.version, reminder.actions[0]["event"]) == (2, "confirmation_reminder")
+    revision = reminder.revisions.get(version=2)
+    assert (revision.snapshot["actions"], revision.changed_by) == (reminder.actions, None)
+
+
+@pytest.mark.parametrize("edit", [{"delay_minutes": 45}, {"enabled": False}, {"name": "Rappel"}])
+def test_a_reminder_rule_the_store_edited_is_left_as_the_store_made_it(store, default_rule, edit):
+    as_before_the_reminder_had_its_own_text(default_rule("cod-reminder"), **edit)
+
+    updated = default_rules_update(store)
+
+    reminder = default_rule("cod-reminder")
+    assert updated == 0
+    assert (reminder.version, reminder.actions) == (1, OLD_REMINDER)
+
+
+def test_a_store_with_the_current_defaults_needs_no_update(store):
+    assert default_rules_update(store) == 0
+
+
+def test_the_upgrade_gives_an_existing_store_the_reply_rules_and_the_new_reminder(store, default_rule):
+    as_before_the_reminder_had_its_own_text(default_rule("cod-reminder"))
+    Rule.objects.filter(store=store, trigger="late_reply").delete()
+
+    migration = importlib.import_module("automations.migrations.0006_late_replies_and_queue_closing")
+    migration.add_and_update_default_rules(apps, None)
+
+    assert [rule.key for rule in Rule.objects.filter(store=store).order_by("position")] == DEFAULT_KEYS
+    assert default_rule("cod-reminder").actions[0]["event"] == "confirmation_reminder"
+
+
 # --- firing -----------------------------------------------------------------------------------
-def test_no_answer_in_30_minutes_sends_the_confirmation_request_again(awaiting, sweep_after):
+def test_no_answer_in_30_minutes_sends_the_reminder_not_the_first_request_again(awaiting, sweep_after):
     order = awaiting()
 
     sweep_after(timedelta(minutes=31))
 
-    requests = Notification.objects.filter(order=order, event="confirmation_requested").order_by("pk")
-    assert requests.count() == 2
-    assert requests.last().idempotency_key.startswith("rule:")
+    assert Notification.objects.filter(order=order, event="confirmation_requested").count() == 1
+    reminder = Notification.objects.get(order=order, event="confirmation_reminder")
+    assert reminder.idempotency_key.startswith("rule:")
 
 
 def test_no_answer_in_2_hours_puts_the_order_in_the_confirmation_queue(awaiting, sweep_after, default_rule):

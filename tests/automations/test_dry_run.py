@@ -59,7 +59,7 @@ def test_a_dry_run_of_a_trigger_lists_what_each_rule_would_do(awaiting):
     )
 
     assert [(plan.rule.key, plan.lines) for plan in planned] == [
-        ("cod-reminder", ("send confirmation_requested (first delivered)",)),
+        ("cod-reminder", ("send confirmation_reminder (first delivered)",)),
         (
             "cod-queue",
             ("put in the confirmation queue (priority 50): no answer to the confirmation request in 2 h",),
@@ -121,14 +121,15 @@ def test_a_dry_run_plans_nothing_for_a_rule_whose_conditions_do_not_hold(awaitin
     assert planned.lines == ()
 
 
-def test_a_dry_run_of_a_reply_rule_lists_its_action(awaiting):
+def test_a_dry_run_of_the_reply_rules_lists_their_actions(awaiting):
     order = awaiting()
 
-    [planned] = rules_run(order.pk, Trigger.REPLY_INTENT, key="dry", dry_run=True, intent="unclear")
+    planned = rules_run(order.pk, Trigger.REPLY_INTENT, key="dry", dry_run=True, intent="unclear")
 
-    assert planned.lines == (
-        "put in the confirmation queue (priority 70): the customer's answer needs a human",
-    )
+    assert [plan.lines for plan in planned] == [
+        ("put in the confirmation queue (priority 70): the customer's answer needs a human",),
+        ("send reply_received (first delivered, at most every 30 min)",),
+    ]
     assert not QueueEntry.objects.exists()
 
 

@@ -161,6 +161,7 @@ def test_marking_entries_done_closes_them_and_says_so_on_the_order(client):
         entry.refresh_from_db()
         assert entry.state == DONE
         assert entry.closed_at is not None
+        assert (entry.closed_by, entry.close_reason) == (user, "marked done by an agent")
         event = OrderEvent.objects.get(order=entry.order, type="queue_entry_closed")
         assert (event.source, event.actor, event.reason) == (OrderEvent.Source.AGENT, user, entry.reason)
     other.refresh_from_db()

@@ -146,6 +146,21 @@ def test_a_notify_with_an_unknown_channel_policy_is_refused(store):
     ]
 
 
+@pytest.mark.parametrize("minutes", [0, -5, "30", 2.5, True])
+def test_a_notify_limit_that_is_not_a_whole_number_of_minutes_is_refused(store, minutes):
+    limited = {**notify("reply_received"), "at_most_every_minutes": minutes}
+
+    assert rule_problems(rule(store, actions=[limited])) == [
+        "at_most_every_minutes is a whole number of minutes, 1 or more"
+    ]
+
+
+def test_a_notify_limited_to_once_in_30_minutes_is_accepted(store):
+    limited = {**notify("reply_received"), "at_most_every_minutes": 30}
+
+    assert rule_problems(rule(store, actions=[limited])) == []
+
+
 # --- other actions ----------------------------------------------------------------------------
 def test_a_rule_without_actions_is_refused(store):
     assert rule_problems(rule(store, actions=[])) == ["a rule needs at least one action"]
@@ -201,6 +216,14 @@ def test_an_operator_the_field_does_not_take_is_refused(store):
             "total_amount between takes [low, high]",
         ),
         ({"field": "city", "op": "in", "value": []}, "city in takes a non-empty list"),
+        (
+            {"field": "status", "op": "in", "value": ["confirmed", "shipped_twice"]},
+            "status 'shipped_twice' is not one of " + ", ".join(S.values),
+        ),
+        (
+            {"field": "told", "op": "has", "value": "birthday_wishes"},
+            "told: 'birthday_wishes' is not an event customers are told",
+        ),
     ],
 )
 def test_a_condition_value_the_field_cannot_read_is_refused(store, condition, problem):
@@ -248,13 +271,15 @@ def test_a_timer_trigger_without_a_delay_is_refused(store, trigger, status, dela
     assert rule_problems(waiting) == ["this trigger needs a delay in minutes"]
 
 
+@pytest.mark.parametrize("trigger", [Trigger.REPLY_INTENT, Trigger.LATE_REPLY])
 @pytest.mark.parametrize("intent", ["", "maybe", "opt_out"])
-def test_a_reply_trigger_without_a_valid_intent_is_refused(store, intent):
-    replying = rule(store, trigger=Trigger.REPLY_INTENT, status="", intent=intent)
+def test_a_reply_trigger_without_a_valid_intent_is_refused(store, trigger, intent):
+    replying = rule(store, trigger=trigger, status="", intent=intent)
 
     assert rule_problems(replying) == ["a reply rule needs the intent: confirm, cancel or unclear"]
 
 
+@pytest.mark.parametrize("trigger", [Trigger.REPLY_INTENT, Trigger.LATE_REPLY])
 @pytest.mark.parametrize("intent", ["confirm", "cancel", "unclear"])
-def test_a_reply_trigger_with_a_known_intent_is_accepted(store, intent):
-    assert rule_problems(rule(store, trigger=Trigger.REPLY_INTENT, status="", intent=intent)) == []
+def test_a_reply_trigger_with_a_known_intent_is_accepted(store, trigger, intent):
+    assert rule_problems(rule(store, trigger=trigger, status="", intent=intent)) == []

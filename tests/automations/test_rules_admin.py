@@ -168,7 +168,7 @@ def test_the_rule_list_is_ordered_by_store_then_position(client):
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
-        ({"trigger__exact": "reply_intent"}, {"unclear-reply-to-queue"}),
+        ({"trigger__exact": "reply_intent"}, {"unclear-reply-to-queue", "unclear-reply-acknowledge"}),
         ({"trigger__exact": "shipment_stale"}, {"shipment-stale"}),
         ({"enabled__exact": "0"}, {"cod-queue"}),
     ],

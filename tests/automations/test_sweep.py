@@ -40,7 +40,7 @@ def test_a_due_timer_fires_once_and_the_run_counts_it(awaiting, sweep_after):
 
     assert (run.fired, run.skipped, run.errors) == (1, 0, 0)
     timer = reminder(order)
-    assert (timer.state, timer.outcome) == (Timer.State.FIRED, "sent confirmation_requested")
+    assert (timer.state, timer.outcome) == (Timer.State.FIRED, "sent confirmation_reminder")
     assert reminders_sent(order) == 1
 
 
@@ -192,7 +192,7 @@ def test_two_sweeps_at_the_same_time_fire_each_due_timer_exactly_once():
     assert Timer.objects.filter(rule__key="cod-reminder", state=Timer.State.FIRED).count() == 12
     assert (
         Notification.objects.filter(
-            event="confirmation_requested", idempotency_key__contains=":timer:"
+            event="confirmation_reminder", idempotency_key__contains=":timer:"
         ).count()
         == 12
     )

@@ -3,7 +3,8 @@
 PostgreSQL, Redis and a real Celery worker process; the WhatsApp Cloud API and Twilio are
 loopback fakes that speak their wire formats. WhatsApp refuses the customer as "not a WhatsApp
 user" (131026), Livra falls back to SMS, Twilio accepts it and posts a signed delivery receipt,
-and the order's admin page shows both attempts.
+and the order's admin page shows both attempts. And a customer who taps Confirm, then Cancel, is
+answered that the order is already confirmed; tapping the answer's button queues the order.
 """
 
 import uuid
@@ -11,6 +12,7 @@ import uuid
 import pytest
 from django.urls import reverse
 
+from automations.models import QueueEntry
 from messaging.models import Message, MessageTemplate, Notification
 from orders.models import OrderEvent
 from orders.services import order_transition
@@ -120,3 +122,65 @@ def test_a_cod_order_not_on_whatsapp_is_asked_by_sms_and_the_page_shows_both_att
     assert "whatsapp" in page and "sms" in page
     assert str(NOT_A_WHATSAPP_USER) in page
     assert "Delivered" in page and "Undeliverable" in page
+
+
+def test_a_customer_who_taps_confirm_then_cancel_gets_the_late_answer_and_its_button_queues_the_order(
+    fakes, worker, client
+):
+    whatsapp, twilio = fakes
+    order = OrderFactory(customer__phone_raw="0612345679")
+    configure_store(order, whatsapp)
+    phone, inbound_url = (
+        order.customer.phone,
+        reverse("messaging:provider-inbound", args=["whatsapp_cloud", order.store.slug]),
+    )
+
+    def accepted(count: int) -> list[dict]:
+        return wait_for(
+            lambda: whatsapp.sent if len(whatsapp.sent) >= count else None,
+            timeout=30,
+            what=f"WhatsApp message {count} to be accepted",
+        )
+
+    def tap(payload: dict) -> None:
+        assert whatsapp.post_signed(inbound_url, payload, client=client).status_code == 200
+
+    # given: the order was asked to confirm on WhatsApp (an approved template with quick replies)
+    order_transition(order, "request_confirmation", source=OrderEvent.Source.AUTOMATION)
+    request = accepted(1)[0]
+
+    # when: the customer taps Confirm, then Cancel on that message
+    tap(whatsapp.quick_reply_payload(phone, f"confirm:{order.pk}", "Confirmer", request["wamid"]))
+    accepted(2)
+    tap(whatsapp.quick_reply_payload(phone, f"cancel:{order.pk}", "Annuler", request["wamid"]))
+
+    # then: the order stays confirmed and the answer says so, with a button to be called
+    answer = accepted(3)[2]
+    order.refresh_from_db()
+    assert order.status == "confirmed"
+    assert answer["type"] == "interactive"
+    assert "déjà confirmée" in answer["interactive"]["body"]["text"]
+    [button] = answer["interactive"]["action"]["buttons"]
+    assert button["reply"]["id"] == f"cancel:{order.pk}"
+
+    # when: the customer taps that button
+    tap(
+        whatsapp.button_reply_payload(phone, button["reply"]["id"], button["reply"]["title"], answer["wamid"])
+    )
+
+    # then: the order is in the queue, the customer is told we got it, and that is all they got
+    sent = accepted(4)
+    entry = QueueEntry.objects.get(order=order, state="open")
+    assert entry.reason == "customer asked to cancel after confirming"
+    wait_for(
+        lambda: not Message.objects.filter(order=order).exclude(status="sent").exists(),
+        what="every message of the order to be sent",
+    )
+    assert [Message.objects.get(provider_message_id=s["wamid"]).event for s in whatsapp.sent] == [
+        "confirmation_requested",
+        "order_confirmed",
+        "reply_late_confirmed",
+        "reply_received",
+    ]
+    assert len(sent) == Message.objects.filter(order=order).count() == 4
+    assert twilio.sent == []

@@ -1,13 +1,16 @@
 """Customer replies: what each word means, what a reply does to orders and consent, and the inbox."""
 
 import itertools
+from datetime import timedelta
 from urllib.parse import urlencode
 
 import pytest
+import time_machine
 from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from messaging.models import Channel, Consent, ConsentEvent, InboundMessage, Message, Notification
 from messaging.providers import InboundReply
@@ -52,6 +55,12 @@ def handle(store, reply: InboundReply) -> InboundMessage:
 
 def awaiting_order(**kwargs):
     return order_in_status(S.AWAITING_CONFIRMATION, **kwargs)
+
+
+def answers(order) -> list[str]:
+    """What ``order``'s customer was answered (the reply_* notifications' events), oldest first."""
+    notifications = Notification.objects.filter(order=order, event__startswith="reply_").order_by("pk")
+    return list(notifications.values_list("event", flat=True))
 
 
 # --- What the words mean ----------------------------------------------------------------------
@@ -238,7 +247,7 @@ def test_a_reply_to_a_message_answers_that_messages_order():
     assert inbound.in_reply_to_id == asked.pk
 
 
-def test_a_button_of_an_order_already_answered_changes_nothing_and_goes_to_the_inbox():
+def test_a_cancel_button_on_a_confirmed_order_changes_nothing_and_says_it_is_already_confirmed():
     order = order_in_status(S.CONFIRMED)
 
     inbound = handle(
@@ -247,22 +256,101 @@ def test_a_button_of_an_order_already_answered_changes_nothing_and_goes_to_the_i
 
     order.refresh_from_db()
     assert order.status == S.CONFIRMED
-    assert (inbound.intent, inbound.handled, inbound.order) == (Intent.CANCEL, False, order)
+    assert (inbound.intent, inbound.handled, inbound.order) == (Intent.CANCEL, True, order)
+    assert answers(order) == ["reply_late_confirmed"]
 
 
-def test_a_confirm_with_no_order_awaiting_an_answer_goes_to_the_inbox_with_the_latest_order():
+def test_a_late_reply_records_what_was_done_with_it():
+    order = order_in_status(S.CONFIRMED)
+
+    inbound = handle(order.store, reply_from(order.customer.phone, "annuler"))
+
+    assert inbound.outcome == (
+        "order already confirmed; rule 'A cancel after confirming: already confirmed, send 2 for a "
+        "call': sent reply_late_confirmed"
+    )
+
+
+def test_a_timely_answer_records_what_it_did_to_the_order():
+    order = awaiting_order()
+
+    inbound = handle(order.store, reply_from(order.customer.phone, "wakha"))
+
+    assert inbound.outcome == "order confirmed"
+
+
+LATE_CANCELS = ["2", "non", "Annuler la commande", "لا", "إلغاء", "mabghitch", "❌", "cancel my order"]
+LATE_CONFIRMS = ["1", "oui", "Je confirme", "نعم", "واخا", "wakha", "👍", "yes"]
+
+
+@pytest.mark.parametrize("text", LATE_CANCELS)
+def test_a_cancel_in_any_language_after_confirming_gets_the_late_answer(text):
+    order = order_in_status(S.CONFIRMED)
+
+    inbound = handle(order.store, reply_from(order.customer.phone, text))
+
+    assert (inbound.intent, inbound.handled) == (Intent.CANCEL, True)
+    assert answers(order) == ["reply_late_confirmed"]
+
+
+@pytest.mark.parametrize("text", LATE_CONFIRMS)
+def test_a_confirm_in_any_language_after_a_cancel_gets_the_late_answer(text):
+    order = order_in_status(S.CANCELLED)
+
+    inbound = handle(order.store, reply_from(order.customer.phone, text))
+
+    order.refresh_from_db()
+    assert order.status == S.CANCELLED
+    assert (inbound.intent, inbound.handled) == (Intent.CONFIRM, True)
+    assert answers(order) == ["reply_late_cancelled"]
+
+
+def test_a_typed_reply_with_no_order_awaiting_is_about_the_customers_order_that_changed_last():
     customer = CustomerFactory()
     order_in_status(S.DELIVERED, customer=customer, store=customer.store)
     latest = order_in_status(S.SHIPPED, customer=customer, store=customer.store)
 
     inbound = handle(customer.store, reply_from(customer.phone, "oui"))
 
-    assert (inbound.intent, inbound.handled, inbound.customer, inbound.order) == (
-        Intent.CONFIRM,
-        False,
-        customer,
-        latest,
+    assert (inbound.intent, inbound.handled, inbound.order) == (Intent.CONFIRM, True, latest)
+    assert answers(latest) == ["reply_already_confirmed"]
+
+
+def test_a_typed_reply_answers_the_order_awaiting_confirmation_before_one_that_changed_since():
+    customer = CustomerFactory()
+    asked = awaiting_order(customer=customer, store=customer.store)
+    order_in_status(S.SHIPPED, customer=customer, store=customer.store)
+
+    handle(customer.store, reply_from(customer.phone, "oui"))
+
+    asked.refresh_from_db()
+    assert asked.status == S.CONFIRMED
+
+
+def test_a_typed_reply_is_about_no_order_when_the_last_change_is_over_two_weeks_old():
+    customer = CustomerFactory()
+    with time_machine.travel(timezone.now() - timedelta(days=15), tick=False):
+        old = order_in_status(S.CONFIRMED, customer=customer, store=customer.store)
+
+    inbound = handle(customer.store, reply_from(customer.phone, "annuler"))
+
+    assert (inbound.handled, inbound.outcome, inbound.order) == (False, "no recent order", old)
+    assert answers(old) == []
+
+
+def test_a_reply_to_a_message_is_about_that_messages_order_whatever_its_status_now():
+    customer = CustomerFactory()
+    confirmed = order_in_status(S.CONFIRMED, customer=customer, store=customer.store)
+    awaiting_order(customer=customer, store=customer.store)
+    asked = Message.objects.get(order=confirmed, event="confirmation_requested")
+    Message.objects.filter(pk=asked.pk).update(provider_message_id="SB-asked-confirmed")
+
+    inbound = handle(
+        customer.store, reply_from(customer.phone, "2", in_reply_to_provider_id="SB-asked-confirmed")
     )
+
+    assert inbound.order == confirmed
+    assert answers(confirmed) == ["reply_late_confirmed"]
 
 
 def test_anything_else_goes_to_the_inbox_linked_to_the_customer_and_their_order():
@@ -274,6 +362,69 @@ def test_anything_else_goes_to_the_inbox_linked_to_the_customer_and_their_order(
     assert order.status == S.AWAITING_CONFIRMATION
     assert (inbound.intent, inbound.handled) == (Intent.OTHER, False)
     assert (inbound.customer, inbound.order) == (order.customer, order)
+
+
+def test_an_unclear_reply_is_acknowledged_queued_and_left_for_an_agent():
+    order = awaiting_order()
+
+    inbound = handle(order.store, reply_from(order.customer.phone, "C'est combien la livraison ?"))
+
+    assert answers(order) == ["reply_received"]
+    assert order.queue_entries.get().reason == "the customer's answer needs a human"
+    assert inbound.handled is False
+    assert inbound.outcome.startswith("for an agent; ")
+    assert "sent reply_received" in inbound.outcome
+
+
+def test_five_unclear_lines_in_a_row_get_one_acknowledgement():
+    order = awaiting_order()
+
+    for line in ["Salam", "svp", "je voulais savoir", "la couleur", "c'est noir ?"]:
+        handle(order.store, reply_from(order.customer.phone, line))
+
+    assert answers(order) == ["reply_received"]
+
+
+def test_an_unclear_reply_half_an_hour_after_the_last_acknowledgement_is_acknowledged_again():
+    order = awaiting_order()
+    handle(order.store, reply_from(order.customer.phone, "Allô ?"))
+
+    with time_machine.travel(timezone.now() + timedelta(minutes=31), tick=False):
+        handle(order.store, reply_from(order.customer.phone, "Allô ??"))
+
+    assert answers(order) == ["reply_received", "reply_received"]
+
+
+def test_an_unclear_message_about_a_delivered_order_is_acknowledged_not_queued():
+    order = order_in_status(S.DELIVERED)
+
+    inbound = handle(order.store, reply_from(order.customer.phone, "Le produit est cassé"))
+
+    assert answers(order) == ["reply_received"]
+    assert not order.queue_entries.exists()
+    assert (inbound.order, inbound.handled) == (order, False)
+
+
+@pytest.mark.parametrize("status", [S.DELIVERY_FAILED, S.DELIVERED, S.RETURNED, S.REFUNDED])
+def test_a_late_confirm_no_rule_answers_is_acknowledged_and_left_for_an_agent(status):
+    order = order_in_status(status, payment_method="prepaid" if status == S.REFUNDED else "cod")
+
+    inbound = handle(order.store, reply_from(order.customer.phone, "oui"))
+
+    assert answers(order) == ["reply_received"]
+    assert (inbound.intent, inbound.handled) == (Intent.CONFIRM, False)
+
+
+def test_a_reply_rule_that_fails_leaves_the_reply_recorded_for_an_agent():
+    order = order_in_status(S.CONFIRMED)
+    # A rule broken behind the editor's back (its conditions were never checked)
+    order.store.rules.filter(key="late-cancel-confirmed").update(conditions={"field": "nonsense"})
+
+    inbound = handle(order.store, reply_from(order.customer.phone, "annuler"))
+
+    inbound.refresh_from_db()
+    assert (inbound.intent, inbound.handled) == (Intent.CANCEL, False)
+    assert answers(order) == ["reply_received"]  # acknowledged, as any reply no rule answers
 
 
 def test_a_reply_from_an_unknown_number_goes_to_the_inbox_with_no_customer():
@@ -457,6 +608,7 @@ def test_an_agent_sees_each_reply_with_its_customer_order_text_and_intent(client
     assert reverse("admin:orders_customer_change", args=[order.customer.pk]) in page
     assert "Vous livrez à Tanger ?" in page
     assert "Needs an agent" in page
+    assert "for an agent; rule" in page  # what was done with it
 
 
 def test_arabic_replies_are_shown_in_their_own_direction(client):
