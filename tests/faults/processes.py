@@ -78,20 +78,40 @@ class _Process:
 
 
 class WebServer(_Process):
-    """gunicorn serving Livra on a free loopback port (one sync worker, as the Procfile's ``web``)."""
+    """gunicorn serving Livra on a free loopback port, with sync workers as the Procfile's ``web``."""
 
-    def __init__(self, log_path: Path, *, broker_url: str, queue: str, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        log_path: Path,
+        *,
+        broker_url: str,
+        queue: str,
+        workers: int = 1,
+        env: dict[str, str] | None = None,
+    ):
         super().__init__(log_path)
         self.port = free_port()
+        self.workers = workers
         self.env = livra_environment(broker_url, queue, ALLOWED_HOSTS="127.0.0.1", **(env or {}))
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return ("127.0.0.1", self.port)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "WebServer":
+        return self.launch().wait_ready()
+
+    def launch(self) -> "WebServer":
+        """Start gunicorn and return at once (it loads Django meanwhile; ``wait_ready`` waits)."""
         command = [sys.executable, "-m", "gunicorn", "config.wsgi", f"--bind=127.0.0.1:{self.port}"]
-        self._spawn(command, self.env)
+        self._spawn([*command, f"--workers={self.workers}"], self.env)
+        return self
+
+    def wait_ready(self) -> "WebServer":
         self._wait_until(self._answers, "gunicorn")
         return self
 

@@ -5,20 +5,15 @@ them: it starts a ``redis-server`` of its own on a free port (and stops and rest
 the test database's connections with ``pg_terminate_backend`` (the server itself stays up).
 """
 
-import os
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import psycopg
 import redis
-from django.conf import settings
 from django.db import connection
 
 START_TIMEOUT = 10.0
@@ -132,71 +127,3 @@ def pg_terminate_backends(*, except_own: bool = True) -> int:
             [settings["NAME"], own],
         ).fetchall()
     return sum(1 for (terminated,) in rows if terminated)
-
-
-class GunicornServer:
-    """Livra under gunicorn (sync workers, as the Procfile's web process) on a free loopback port,
-    on the test database, with the broker and environment a fault test gives it."""
-
-    def __init__(self, log_path: Path, *, env: dict[str, str], workers: int = 2):
-        from tests.celery_worker import _test_database_url
-
-        self.port = free_port()
-        self.log_path = log_path
-        self.env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DATABASE_URL": _test_database_url(),
-            "SECRET_KEY": settings.SECRET_KEY,
-            "ALLOWED_HOSTS": "127.0.0.1",
-            "LOG_LEVEL": "WARNING",
-            **env,
-        }
-        self.workers = workers
-        self._process: subprocess.Popen | None = None
-
-    @property
-    def address(self) -> tuple[str, int]:
-        return ("127.0.0.1", self.port)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> "GunicornServer":
-        return self.launch().wait_ready()
-
-    def launch(self) -> "GunicornServer":
-        """Start the process and return at once (``wait_ready`` waits for it to answer)."""
-        command = [sys.executable, "-m", "gunicorn", "config.wsgi", f"--bind=127.0.0.1:{self.port}"]
-        command += [f"--workers={self.workers}", "--log-level=warning"]
-        with self.log_path.open("wb") as log:
-            self._process = subprocess.Popen(
-                command, cwd=settings.BASE_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT
-            )
-        return self
-
-    def wait_ready(self) -> "GunicornServer":
-        deadline = time.monotonic() + START_TIMEOUT * 3  # each worker loads Django
-        while True:
-            try:
-                # Any answer will do (a GET on a webhook is 405): a worker has loaded Livra.
-                with urllib.request.urlopen(f"{self.url}/webhooks/", timeout=2):  # noqa: S310 - loopback http
-                    return self
-            except urllib.error.HTTPError:
-                return self
-            except OSError:
-                pass
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"gunicorn did not start: {self.log_path.read_text(errors='replace')}")
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()  # graceful: the requests in hand are answered
-            try:
-                self._process.wait(START_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait(START_TIMEOUT)

@@ -35,7 +35,7 @@ from tests.api.conftest import client_with_token, member_of
 from tests.celery_worker import WorkerProcess, publish_for_real_to, wait_for
 from tests.factories import StoreFactory, UserFactory, channel_provider_set, order_in_status
 from tests.fakes.twilio import FakeTwilio
-from tests.faults.services import RedisServer, free_port
+from tests.faults.services import free_port
 from tests.orders.test_store_webhooks import SHOP_DOMAIN, SHOPIFY_SECRET, fixture, shopify_headers
 
 pytestmark = [pytest.mark.postgres, pytest.mark.broker, pytest.mark.django_db(transaction=True)]
@@ -43,13 +43,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.broker, pytest.mark.django_db(tr
 OUTAGE_SECONDS = float(os.environ.get("LIVRA_FAULT_OUTAGE_SECONDS", "3"))
 # Longer than every sweep's grace for a lost wake-up (the inbox's is the longest, 2 minutes).
 SWEEP_GRACE_PASSED = timedelta(minutes=3)
-
-
-@pytest.fixture
-def redis_server(tmp_path):
-    server = RedisServer(tmp_path / "redis").start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

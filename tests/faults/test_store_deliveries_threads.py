@@ -28,7 +28,7 @@ from orders.models import Order, StoreDelivery
 from tests.celery_worker import WorkerProcess, wait_for
 from tests.factories import StoreFactory, channel_provider_set
 from tests.fakes.whatsapp_cloud import WhatsAppCloudFake
-from tests.faults.services import GunicornServer, RedisServer
+from tests.faults.processes import WebServer
 from tests.orders.test_store_webhooks import SHOP_DOMAIN, SHOPIFY_SECRET, fixture
 
 pytestmark = [pytest.mark.postgres, pytest.mark.broker, pytest.mark.django_db(transaction=True)]
@@ -38,13 +38,6 @@ COPIES = 5  # each delivery posted this many times at once
 WORKER_THREADS = 8
 CLIENT_CONNECTIONS = 10  # two deliveries' copies in flight at a time
 PREFIX = "LIVRA_THREADS_WA"
-
-
-@pytest.fixture
-def broker(tmp_path):
-    server = RedisServer(tmp_path / "redis").start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -82,20 +75,25 @@ def store(whatsapp):
 
 
 @pytest.fixture
-def livra(broker, whatsapp, store, tmp_path):
+def livra(redis_server, whatsapp, store, tmp_path):
     """gunicorn and a worker on the threads pool, sharing the test's database and broker."""
     queue = f"livra-threads-{uuid.uuid4().hex[:8]}"
-    routing = {"CELERY_BROKER_URL": broker.url, "CELERY_TASK_DEFAULT_QUEUE": queue}
     credentials = {
         f"{PREFIX}_ACCESS_TOKEN": whatsapp.access_token,
         f"{PREFIX}_APP_SECRET": whatsapp.app_secret,
         f"{PREFIX}_BASE_URL": whatsapp.base_url,
     }
-    web = GunicornServer(tmp_path / "gunicorn.log", env=routing)
+    web = WebServer(
+        tmp_path / "gunicorn.log",
+        broker_url=redis_server.url,
+        queue=queue,
+        workers=2,
+        env={"LOG_LEVEL": "WARNING"},  # 750 requests: their info lines would cost the test time
+    )
     worker = WorkerProcess(
         queue,
         tmp_path / "worker.log",
-        broker_url=broker.url,
+        broker_url=redis_server.url,
         pool="threads",
         concurrency=WORKER_THREADS,
         env=credentials,
@@ -108,7 +106,7 @@ def livra(broker, whatsapp, store, tmp_path):
         web.stop()
         worker.stop()
         print(f"--- worker log ---\n{worker.log()[-20000:]}")
-        print(f"--- gunicorn log ---\n{web.log_path.read_text(errors='replace')[-5000:]}")
+        print(f"--- gunicorn log ---\n{web.log()[-5000:]}")
 
 
 def shopify_deliveries(count: int) -> list[tuple[bytes, dict[str, str]]]:
