@@ -254,7 +254,7 @@ def test_calls_that_start_together_are_marked_started_in_one_statement(twilio, s
     with CaptureQueriesContext(connection) as queries:
         outbox_drain()
 
-    marks = [q["sql"] for q in queries.captured_queries if 'SET "started_at"' in q["sql"]]
+    marks = [q["sql"] for q in queries.captured_queries if "SET started_at" in q["sql"]]
     assert len(marks) == 1
     assert MessageAttempt.objects.filter(started_at__isnull=True).count() == 0
 
