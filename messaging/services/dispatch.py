@@ -48,9 +48,8 @@ from messaging.providers import (
     get_provider,
 )
 from messaging.services.outbox import (
-    ANSWER_FIELDS,
     CLAIM_FIELDS,
-    attempt_answer_values,
+    attempts_record_answers,
     message_prepare_send,
     message_record_failure,
     messages_record_accepted,
@@ -241,35 +240,24 @@ def _call_on_a_slot(call: ProviderCall, slots: threading.BoundedSemaphore) -> No
 
 
 _START_SQL = "UPDATE messaging_messageattempt SET started_at = %%s WHERE id IN (%s)"
-# ANSWER_FIELDS, in their order, then the attempt's id.
-_ANSWER_SQL = (
-    "UPDATE messaging_messageattempt SET outcome = %s, provider_message_id = %s, error_code = %s,"
-    " error = %s, retry_after_seconds = %s, finished_at = %s WHERE id = %s"
-)
 
 
 def _attempts_start(starting: list[ProviderCall], answered: list[ProviderCall]) -> set[int]:
     """Write that ``starting``'s calls are about to go out, with the answers ``answered`` got, in
     one transaction; the attempt ids whose call may go (the sweep drops the attempt of a claim it
     took back, so that call must not be made)."""
-    # Plain SQL: every provider call passes here, and the ORM's compiling (bulk_update's CASE
-    # above all) cost several times the statements' own time.
     ids = [call.attempt.pk for call in starting]
-    adapt = connection.ops.adapt_datetimefield_value
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic():
         if answered:
-            rows = []
-            for call in answered:
-                values = attempt_answer_values(call.answer, call.answered_at)
-                values["finished_at"] = adapt(values["finished_at"])
-                rows.append([*(values[field] for field in ANSWER_FIELDS), call.attempt.pk])
-            cursor.executemany(_ANSWER_SQL, rows)  # one round trip (psycopg's pipeline)
+            attempts_record_answers([(call.attempt.pk, call.answer, call.answered_at) for call in answered])
         if not ids:
             return set()
-        placeholders = ", ".join(["%s"] * len(ids))
-        cursor.execute(_START_SQL % placeholders, [adapt(timezone.now()), *ids])
-        if cursor.rowcount == len(ids):
-            return set(ids)
+        # Plain SQL, as for the answers: every provider call passes here.
+        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        with connection.cursor() as cursor:
+            cursor.execute(_START_SQL % ", ".join(["%s"] * len(ids)), [now, *ids])
+            if cursor.rowcount == len(ids):
+                return set(ids)
     return set(MessageAttempt.objects.filter(pk__in=ids).values_list("pk", flat=True))
 
 

@@ -108,28 +108,33 @@ def _recover_expired_leases(now) -> tuple[int, int, int, int]:
                 message_record_failure(message.pk, attempt.pk, answer)
                 failed += 1
             elif answer is not None:
-                message.sent_at = attempt.finished_at or now
-                MessageAttempt.objects.filter(pk=attempt.pk).update(
-                    outcome=MessageAttempt.Outcome.ACCEPTED, finished_at=message.sent_at
-                )
-                message.provider_message_id = answer.provider_message_id
-                message.lease_expires_at = None
-                message_set_status(
-                    message, Message.Status.SENT, "sweep", "lease expired after the provider accepted"
-                )
-                message.save(update_fields=["lease_expires_at", "provider_message_id", "sent_at", "status"])
+                _record_sent(message, attempt, answer.provider_message_id, now)
                 sent += 1
             else:
-                MessageAttempt.objects.filter(pk=attempt.pk).update(
-                    outcome=MessageAttempt.Outcome.UNKNOWN, finished_at=now
-                )
-                message.lease_expires_at = None
-                message_set_status(
-                    message, Message.Status.UNKNOWN, "sweep", "lease expired with no answer recorded"
-                )
-                message.save(update_fields=["lease_expires_at", "status"])
+                _mark_unknown(message, attempt, now)
                 unknown += 1
     return requeued, sent, failed, unknown
+
+
+def _record_sent(message: Message, attempt: MessageAttempt, provider_message_id: str, now) -> None:
+    message.sent_at = attempt.finished_at or now
+    MessageAttempt.objects.filter(pk=attempt.pk).update(
+        outcome=MessageAttempt.Outcome.ACCEPTED, finished_at=message.sent_at
+    )
+    message.provider_message_id = provider_message_id
+    message.lease_expires_at = None
+    message_set_status(message, Message.Status.SENT, "sweep", "lease expired after the provider accepted")
+    message.save(update_fields=["lease_expires_at", "provider_message_id", "sent_at", "status"])
+
+
+def _mark_unknown(message: Message, attempt: MessageAttempt, now) -> None:
+    """The request may have reached the provider: resending could text the customer twice."""
+    MessageAttempt.objects.filter(pk=attempt.pk).update(
+        outcome=MessageAttempt.Outcome.UNKNOWN, finished_at=now
+    )
+    message.lease_expires_at = None
+    message_set_status(message, Message.Status.UNKNOWN, "sweep", "lease expired with no answer recorded")
+    message.save(update_fields=["lease_expires_at", "status"])
 
 
 def _queue_again(message: Message, attempt: MessageAttempt | None, now) -> None:
