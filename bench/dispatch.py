@@ -15,8 +15,8 @@ drops it at exit; it publishes to a Redis queue of its own and deletes that at e
   ``order_transition`` (each commits its Notification and Message; the first commit publishes a
   drain to Redis, the others see it pending); then a real ``celery worker`` subprocess starts and
   drains that backlog (``messaging.services.dispatch``, batches of 50, each full batch waking the
-  next drain). The rate is N over the time from the first attempt's start to the last acceptance
-  (``MessageAttempt`` rows).
+  next drain). The rate is N over the time from the first provider call's start to the last
+  acceptance (``MessageAttempt`` rows).
 - latency: with that worker running, M more orders move at a steady pace below the throughput;
   p50/p99 of ``Message.sent_at`` − the ``OrderEvent.created_at`` of the status change.
 - where the CPU goes per message (worker, PostgreSQL, fake, the rest), from /proc.
@@ -359,7 +359,8 @@ def fake_max_rate(fake: FakeTwilioProcess, pool: str, concurrency: int, seconds:
 
 
 def attempts(store) -> list[tuple]:
-    """(status change, attempt start, acceptance) of every accepted attempt of the store's messages."""
+    """(status change, call start, acceptance) of every accepted attempt of the store's messages (an
+    attempt's ``started_at`` is when its provider call started, not when its batch was claimed)."""
     from django.db.models import OuterRef, Subquery
 
     from messaging.models import MessageAttempt
@@ -492,8 +493,8 @@ def print_pool(args, r: dict) -> None:
     print(
         f"  latency of {args.latency_messages} paced at {r['paced_rate']:.1f}/s: p50 "
         f"{percentile_ms(lat['end to end'], 50):.0f} ms, p99 {percentile_ms(lat['end to end'], 99):.0f} ms "
-        f"(status change → attempt start p50/p99 {percentile_ms(lat['pickup'], 50):.0f}/"
-        f"{percentile_ms(lat['pickup'], 99):.0f} ms; attempt start → acceptance "
+        f"(status change → call start p50/p99 {percentile_ms(lat['pickup'], 50):.0f}/"
+        f"{percentile_ms(lat['pickup'], 99):.0f} ms; call start → acceptance "
         f"{percentile_ms(lat['send'], 50):.0f}/{percentile_ms(lat['send'], 99):.0f} ms)"
     )
     print(f"    {cpu_line(r['paced_cpu'])}")

@@ -220,6 +220,8 @@ LIVRA_PUBLIC_URL = os.environ.get("LIVRA_PUBLIC_URL", "http://127.0.0.1:8000")
 TEAM_CHANNEL_WEBHOOK_URL = os.environ.get("TEAM_CHANNEL_WEBHOOK_URL", "")
 # How many provider calls one outbox drain makes side by side (messaging/services/dispatch.py).
 LIVRA_OUTBOX_SEND_THREADS = int(os.environ.get("LIVRA_OUTBOX_SEND_THREADS", "8"))
+# The outbox's first retry waits half to all of this, each next one twice as long (capped at 1 h).
+LIVRA_OUTBOX_BACKOFF_BASE_SECONDS = float(os.environ.get("LIVRA_OUTBOX_BACKOFF_BASE_SECONDS", "30"))
 # Store webhook bodies above this are refused with 413 (a Shopify order is a few kB to ~100 kB).
 LIVRA_STORE_WEBHOOK_MAX_BYTES = int(os.environ.get("LIVRA_STORE_WEBHOOK_MAX_BYTES", str(1024 * 1024)))
 

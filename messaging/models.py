@@ -276,7 +276,12 @@ class Message(models.Model):
 
 
 class MessageAttempt(models.Model):
-    """One provider call for a message, whatever came of it."""
+    """One provider call for a message, whatever came of it.
+
+    The row is made when the message is claimed; ``started_at`` is written just before the request
+    can go out. After a worker dies, an attempt not started is a call never made (the sweep queues
+    the message again and drops the row); one started but unanswered may have reached the provider.
+    """
 
     class Outcome(models.TextChoices):
         PENDING = "pending", "Request under way"
@@ -296,7 +301,8 @@ class MessageAttempt(models.Model):
     error_code = models.CharField(max_length=40, blank=True)
     error = models.TextField(blank=True)
     retry_after_seconds = models.PositiveIntegerField(null=True, blank=True)
-    started_at = models.DateTimeField()
+    # Empty while the message is claimed and its call has not started.
+    started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

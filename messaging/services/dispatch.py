@@ -7,16 +7,25 @@ more transaction. ``message_send`` is the same path for one message (a retry aft
 Failures go through ``message_record_failure`` one by one: they are few, and each needs its own
 decision (retry, fall back, opt out).
 
+A claimed message is not yet a call: each attempt row says when its request is about to go out
+(``started_at``), written before the call starts, for the calls starting together in one
+statement that also writes the answers received since. So a worker killed mid-batch leaves rows
+that tell a message never called (the sweep queues it again) from one whose request may have
+gone out (the sweep marks it unknown) and from one whose answer came in (sent, or retried).
+
 A full batch wakes another drain before sending, so other worker threads or processes take the
 next batch while this one waits on the network.
 """
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings as django_settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -30,9 +39,17 @@ from messaging.models import (
     MessageTemplate,
     MessagingSettings,
 )
-from messaging.providers import ErrorKind, OutboundMessage, ProviderConfig, ProviderError, get_provider
+from messaging.providers import (
+    ErrorKind,
+    OutboundMessage,
+    ProviderConfig,
+    ProviderError,
+    SendResult,
+    get_provider,
+)
 from messaging.services.outbox import (
     CLAIM_FIELDS,
+    attempts_record_answers,
     message_prepare_send,
     message_record_failure,
     messages_record_accepted,
@@ -46,10 +63,12 @@ from orders.models import OrderEvent
 logger = logging.getLogger(__name__)
 
 # Every message of a batch is claimed for the same SENDING_LEASE (120 s): 50 calls on 8 threads,
-# each bounded by its provider's timeout (10 s), end well inside it.
+# each bounded by its provider's timeout (10 s), end well inside it. Should a call still wait for
+# a thread when the lease ends, the sweep queues its message again and the call is not made.
 BATCH_SIZE = 50
 
-_send_pool: ThreadPoolExecutor | None = None
+_send_threads_by_count: dict[int, tuple[ThreadPoolExecutor, threading.BoundedSemaphore]] = {}
+_send_threads_made = threading.Lock()
 
 
 @dataclass
@@ -58,6 +77,19 @@ class DrainResult:
     accepted: int = 0
     failed: int = 0
     refused: int = 0  # finished without a provider call (no consent any more, render failure…)
+    taken_back: int = 0  # the lease ran out before the call could start: the sweep queued it again
+
+
+@dataclass
+class ProviderCall:
+    """A claimed message's provider call and what came of it."""
+
+    message: Message
+    outbound: OutboundMessage
+    config: ProviderConfig
+    attempt: MessageAttempt
+    answer: SendResult | ProviderError | None = None  # None: the call was not made
+    answered_at: datetime | None = None
 
 
 def outbox_drain(batch_size: int = BATCH_SIZE) -> DrainResult:
@@ -88,43 +120,42 @@ def _send(candidates, limit: int, *, wake_when_full: bool = False) -> tuple[Drai
             .order_by("next_attempt_at", "pk")[:limit]
         )
         lookups = BatchLookups(due, now)
-        prepared = []
+        calls = []
         for message in due:
             ready = message_prepare_send(message, now, lookups)
             if ready is not None:
-                prepared.append((message, *ready))
-        claimed = [message for message, _, _ in prepared]
-        Message.objects.bulk_update(claimed, CLAIM_FIELDS)
-        attempts = MessageAttempt.objects.bulk_create(
-            [
-                MessageAttempt(message=m, number=m.attempts, provider=m.provider, started_at=now)
-                for m in claimed
-            ]
-        )
+                attempt = MessageAttempt(message=message, number=message.attempts, provider=message.provider)
+                calls.append(ProviderCall(message, *ready, attempt=attempt))
+        Message.objects.bulk_update([call.message for call in calls], CLAIM_FIELDS)
+        MessageAttempt.objects.bulk_create([call.attempt for call in calls])
         MessageStatusChange.objects.bulk_create(
             [
                 MessageStatusChange(
-                    message=m,
+                    message=call.message,
                     from_status="queued",
                     to_status="sending",
                     source="send task",
-                    detail=f"attempt {m.attempts}",
+                    detail=f"attempt {call.attempt.number}",
                     at=now,
                 )
-                for m in claimed
+                for call in calls
             ]
         )
     if wake_when_full and len(due) == limit:
         outbox_wake()  # more may be due: let another worker take them while this batch sends
-    result = DrainResult(claimed=len(due), refused=len(due) - len(claimed))
-    outcomes = _send_all(prepared)
+    result = DrainResult(claimed=len(due), refused=len(due) - len(calls))
+    _call_all(calls)
     recorded, accepted = [], []
-    for (message, _, _), attempt, outcome in zip(prepared, attempts, outcomes, strict=True):
-        if isinstance(outcome, ProviderError):
-            recorded.append(message_record_failure(message.pk, attempt.pk, outcome))
+    for call in calls:
+        if call.answer is None:
+            result.taken_back += 1
+        elif isinstance(call.answer, ProviderError):
+            recorded.append(message_record_failure(call.message.pk, call.attempt.pk, call.answer))
             result.failed += 1
         else:
-            accepted.append((message.pk, attempt.pk, outcome.provider_message_id))
+            accepted.append(
+                (call.message.pk, call.attempt.pk, call.answer.provider_message_id, call.answered_at)
+            )
     if accepted:
         recorded += messages_record_accepted(accepted)
         result.accepted = len(accepted)
@@ -147,21 +178,98 @@ def provider_call(message: Message, outbound: OutboundMessage, config: ProviderC
         return ProviderError(ErrorKind.RETRYABLE, "", repr(exc))
 
 
-def _send_all(prepared: list) -> list:
-    """Each message's provider outcome, in order; side by side when there are several."""
-    if len(prepared) <= 1 or django_settings.LIVRA_OUTBOX_SEND_THREADS <= 1:
-        return [provider_call(message, outbound, config) for message, outbound, config in prepared]
-    return list(_pool().map(lambda item: provider_call(*item), prepared))
+def _call_all(calls: list[ProviderCall]) -> None:
+    """Make ``calls``, side by side on the process's send threads when there are several; each
+    one's answer is set on it.
+
+    A call starts only once its attempt row says so (``_attempts_start``), and only when a thread
+    is free for it: a call marked started must not wait in the pool's queue, where a crash would
+    leave it looking as if its request might have gone out.
+    """
+    if len(calls) <= 1 or django_settings.LIVRA_OUTBOX_SEND_THREADS <= 1:
+        answered = []
+        for call in calls:
+            started = _attempts_start([call], answered)
+            answered = []
+            if started:
+                _call(call)
+                answered.append(call)
+        return
+    pool, slots = _send_threads()
+    waiting = deque(calls)
+    running: dict[Future, ProviderCall] = {}
+    answered = []  # answers not yet on their attempt rows
+    while waiting:
+        starting = []
+        # Wait for a thread only with none of this batch's calls under way (drains share them).
+        while waiting and slots.acquire(blocking=not running and not starting):
+            starting.append(waiting.popleft())
+        # Answers are written even with no call to start (the other drains hold the threads).
+        if starting or answered:
+            try:
+                started = _attempts_start(starting, answered)
+            except BaseException:
+                for _ in starting:  # the process's other drains still need them
+                    slots.release()
+                raise
+            answered = []
+            for call in starting:
+                if call.attempt.pk in started:
+                    running[pool.submit(_call_on_a_slot, call, slots)] = call
+                else:
+                    slots.release()
+        if waiting and running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                future.result()
+                answered.append(running.pop(future))
+    for future in running:  # the last answers are written with the batch's outcomes
+        future.result()
 
 
-def _pool() -> ThreadPoolExecutor:
-    # Made on first use, in the process that uses it (a prefork child, not the parent that forked it).
-    global _send_pool
-    if _send_pool is None:
-        _send_pool = ThreadPoolExecutor(
-            django_settings.LIVRA_OUTBOX_SEND_THREADS, thread_name_prefix="livra-send"
-        )
-    return _send_pool
+def _call(call: ProviderCall) -> None:
+    call.answer = provider_call(call.message, call.outbound, call.config)
+    call.answered_at = timezone.now()
+
+
+def _call_on_a_slot(call: ProviderCall, slots: threading.BoundedSemaphore) -> None:
+    try:
+        _call(call)
+    finally:
+        slots.release()
+
+
+_START_SQL = "UPDATE messaging_messageattempt SET started_at = %%s WHERE id IN (%s)"
+
+
+def _attempts_start(starting: list[ProviderCall], answered: list[ProviderCall]) -> set[int]:
+    """Write that ``starting``'s calls are about to go out, with the answers ``answered`` got, in
+    one transaction; the attempt ids whose call may go (the sweep drops the attempt of a claim it
+    took back, so that call must not be made)."""
+    ids = [call.attempt.pk for call in starting]
+    with transaction.atomic():
+        if answered:
+            attempts_record_answers([(call.attempt.pk, call.answer, call.answered_at) for call in answered])
+        if not ids:
+            return set()
+        # Plain SQL, as for the answers: every provider call passes here.
+        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        with connection.cursor() as cursor:
+            cursor.execute(_START_SQL % ", ".join(["%s"] * len(ids)), [now, *ids])
+            if cursor.rowcount == len(ids):
+                return set(ids)
+    return set(MessageAttempt.objects.filter(pk__in=ids).values_list("pk", flat=True))
+
+
+def _send_threads() -> tuple[ThreadPoolExecutor, threading.BoundedSemaphore]:
+    """The process's send pool and a slot per thread, made on first use in the process that uses
+    them (a prefork child, not the parent that forked it); a thread-pool worker's drains share them."""
+    threads = django_settings.LIVRA_OUTBOX_SEND_THREADS
+    with _send_threads_made:
+        if threads not in _send_threads_by_count:  # one count in production; tests change it
+            pool = ThreadPoolExecutor(threads, thread_name_prefix="livra-send")
+            _send_threads_by_count[threads] = pool, threading.BoundedSemaphore(threads)
+        return _send_threads_by_count[threads]
 
 
 class BatchLookups:

@@ -6,10 +6,10 @@ Every step that changes a row runs in a short transaction; the provider call run
 import logging
 import math
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings as django_settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -28,6 +28,7 @@ from messaging.providers import (
     OutboundMessage,
     ProviderConfig,
     ProviderError,
+    SendResult,
     TemplateRef,
 )
 from messaging.services.consent import consent_allows, consent_record_provider_opt_out
@@ -48,7 +49,7 @@ from messaging.signals import notification_exhausted
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 6
-BACKOFF_BASE_SECONDS = 30
+# The first retry waits half to all of the base (settings.LIVRA_OUTBOX_BACKOFF_BASE_SECONDS, 30 s).
 BACKOFF_CAP_SECONDS = 3600
 SENDING_LEASE = timedelta(seconds=120)
 LOST_KICK_GRACE = timedelta(seconds=60)
@@ -258,25 +259,56 @@ def status_callback_url(provider: str, store_slug: str, message_id: int | None =
     return f"{django_settings.LIVRA_PUBLIC_URL.rstrip('/')}{path}{query}"
 
 
-def messages_record_accepted(accepted: list[tuple[int, int, str]]) -> list[Message]:
-    """Record provider acceptances, given as (message id, attempt id, provider's id), in one transaction."""
-    now = timezone.now()
-    provider_ids = {message_id: provider_id for message_id, _, provider_id in accepted}
+# An attempt's answer, then its id. Plain SQL: every provider call passes here (several at once
+# while a batch sends), and bulk_update's CASE cost more Python than the statements take.
+_ANSWER_SQL = (
+    "UPDATE messaging_messageattempt SET outcome = %s, provider_message_id = %s, error_code = %s,"
+    " error = %s, retry_after_seconds = %s, finished_at = %s WHERE id = %s"
+)
+
+
+def attempts_record_answers(answers: list[tuple[int, SendResult | ProviderError, datetime]]) -> None:
+    """Write the provider's answers, given as (attempt id, answer, when it came), on their attempt
+    rows, in one round trip (psycopg's pipeline)."""
+    rows = []
+    for attempt_id, answer, at in answers:
+        if isinstance(answer, SendResult):
+            values = [MessageAttempt.Outcome.ACCEPTED, answer.provider_message_id, "", "", None]
+        else:
+            retry_after = math.ceil(answer.retry_after) if answer.retry_after is not None else None
+            values = [answer.kind.value, "", answer.code[:40], answer.text[:2000], retry_after]
+        rows.append([*values, connection.ops.adapt_datetimefield_value(at), attempt_id])
+    with connection.cursor() as cursor:
+        cursor.executemany(_ANSWER_SQL, rows)
+
+
+def attempt_answer(attempt: MessageAttempt) -> SendResult | ProviderError | None:
+    """The provider's answer as ``attempt`` recorded it; None when it records none (the call is
+    under way, or ended without an answer)."""
+    if attempt.provider_message_id:
+        return SendResult(provider_message_id=attempt.provider_message_id)
+    if attempt.outcome in (
+        MessageAttempt.Outcome.PENDING,
+        MessageAttempt.Outcome.ACCEPTED,
+        MessageAttempt.Outcome.UNKNOWN,
+    ):
+        return None
+    return ProviderError(
+        ErrorKind(attempt.outcome), attempt.error_code, attempt.error, attempt.retry_after_seconds
+    )
+
+
+def messages_record_accepted(accepted: list[tuple[int, int, str, datetime]]) -> list[Message]:
+    """Record provider acceptances, given as (message id, attempt id, provider's id, when it
+    answered), in one transaction."""
+    provider_ids = {message_id: provider_id for message_id, _, provider_id, _ in accepted}
+    answered_at = {message_id: at for message_id, _, _, at in accepted}
     changes, newly_sent, settled_meanwhile = [], [], []
     with transaction.atomic():
         # In id order: two batches that overlap wait for each other instead of deadlocking.
         messages = list(Message.objects.select_for_update().filter(pk__in=provider_ids).order_by("pk"))
-        MessageAttempt.objects.bulk_update(
-            [
-                MessageAttempt(
-                    pk=attempt_id,
-                    outcome=MessageAttempt.Outcome.ACCEPTED,
-                    provider_message_id=provider_id,
-                    finished_at=now,
-                )
-                for _, attempt_id, provider_id in accepted
-            ],
-            ["outcome", "provider_message_id", "finished_at"],
+        attempts_record_answers(
+            [(attempt_id, SendResult(provider_id), at) for _, attempt_id, provider_id, at in accepted]
         )
         for message in messages:
             provider_id = provider_ids[message.pk]
@@ -293,7 +325,7 @@ def messages_record_accepted(accepted: list[tuple[int, int, str]]) -> list[Messa
             )
             message.status = Message.Status.SENT
             message.provider_message_id = provider_id
-            message.sent_at = now
+            message.sent_at = answered_at[message.pk]
             message.lease_expires_at = None
             newly_sent.append(message)
         Message.objects.bulk_update(settled_meanwhile, ["provider_message_id"])
@@ -304,7 +336,7 @@ def messages_record_accepted(accepted: list[tuple[int, int, str]]) -> list[Messa
     for message in newly_sent:
         logger.info("message accepted message_id=%s provider=%s", message.pk, message.provider)
     by_id = {message.pk: message for message in messages}
-    return [by_id[message_id] for message_id, _, _ in accepted]
+    return [by_id[message_id] for message_id, _, _, _ in accepted]
 
 
 def message_record_failure(message_id: int, attempt_id: int, exc: ProviderError) -> Message:
@@ -315,13 +347,7 @@ def message_record_failure(message_id: int, attempt_id: int, exc: ProviderError)
             .select_related("notification", "customer", "order__store")
             .get(pk=message_id)
         )
-        MessageAttempt.objects.filter(pk=attempt_id).update(
-            outcome=exc.kind.value,
-            error_code=exc.code[:40],
-            error=exc.text[:2000],
-            retry_after_seconds=math.ceil(exc.retry_after) if exc.retry_after is not None else None,
-            finished_at=now,
-        )
+        attempts_record_answers([(attempt_id, exc, now)])
         if message.status not in (Message.Status.SENDING, Message.Status.UNKNOWN):
             return message  # settled meanwhile (e.g. a receipt); the attempt row keeps this answer
         # The sweep gave up on this call and the notification may have moved on to another channel:
@@ -368,7 +394,8 @@ def message_record_failure(message_id: int, attempt_id: int, exc: ProviderError)
 def retry_delay(attempts: int, retry_after: float | None) -> float:
     """Exponential backoff with jitter (half to all of base·2^(n-1), capped), so that messages failed
     together do not come back together; never sooner than the provider's Retry-After."""
-    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempts - 1))
+    base = django_settings.LIVRA_OUTBOX_BACKOFF_BASE_SECONDS
+    ceiling = min(BACKOFF_CAP_SECONDS, base * 2 ** (attempts - 1))
     delay = random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not security
     return max(delay, retry_after or 0)
 

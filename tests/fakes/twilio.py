@@ -11,6 +11,8 @@ It signs the webhooks Twilio would send (status callbacks and inbound messages) 
             monkeypatch.setenv(name, value)
         fake.fail_for("+212612345678", 21211)  # that number is invalid from now on
         fake.throttle_next(retry_after=120)  # the next call gets a 429
+        fake.answer_after(0.05, 0.2)  # every accepted call is answered 50–200 ms after it arrived
+        fake.storm(seconds=3, retry_after=2)  # for 3 s from the next call, most get a 429 or a 5xx
         ...
         fake.callback(fake.sent[0].sid, "delivered").post_with(client)  # Django test client
         fake.callback(sid, "delivered").deliver()  # or a real POST (live_server)
@@ -18,9 +20,11 @@ It signs the webhooks Twilio would send (status callbacks and inbound messages) 
 
 import base64
 import json
+import random
 import re
 import secrets
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections import deque
@@ -96,6 +100,32 @@ class TwilioFailure:
         return FakeResponse(self.status, error_body(self.code, self.status, to, self.message), headers)
 
 
+def livra_message_id(form: dict[str, str]) -> int | None:
+    """Livra's own message id, which rides in the StatusCallback URL it gives each message."""
+    callback = form.get("StatusCallback", "")
+    _, found, value = callback.partition("message_id=")
+    return int(value.split("&")[0]) if found else None
+
+
+@dataclass(frozen=True)
+class CreateCall:
+    """A create call as the fake saw it: when it arrived (time.time()), Livra's message id, and
+    what it was answered (HTTP status, the Retry-After it was told to honour)."""
+
+    at: float
+    message_id: int | None
+    status: int
+    retry_after: float | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == 201
+
+
+# A storm's answers in turn: four in five calls fail, half of those with a 429 and a Retry-After.
+STORM_ROUND = ("throttle", "server_error", "throttle", "unavailable", "accept")
+
+
 @dataclass
 class SentTwilioMessage:
     """A message the fake accepted (a hung call included: Twilio got it, the client did not hear)."""
@@ -116,6 +146,10 @@ class SentTwilioMessage:
     @property
     def status_callback(self) -> str:
         return self.form.get("StatusCallback", "")
+
+    @property
+    def message_id(self) -> int | None:
+        return livra_message_id(self.form)
 
 
 @dataclass(frozen=True)
@@ -186,6 +220,12 @@ class FakeTwilio(FakeServer):
         self._for_recipient: dict[str, TwilioFailure] = {}
         self._release = threading.Event()
         self._state = threading.Lock()
+        self.calls: list[CreateCall] = []  # every create call that got past authentication
+        self._latency: tuple[float, float] | None = None
+        self._storm_seconds = 0.0
+        self._storm_until: float | None = 0.0
+        self._storm_retry_after = 0
+        self._storm_calls = 0
 
     # --- setting up ------------------------------------------------------------------------
     def env(self, prefix: str = "LIVRA_TWILIO") -> dict[str, str]:
@@ -228,6 +268,20 @@ class FakeTwilio(FakeServer):
         with self._state:
             self._release.clear()
             self._next.append(_Hang(seconds))
+
+    def answer_after(self, low: float, high: float) -> None:
+        """Answer every accepted call after a delay drawn between ``low`` and ``high`` seconds (the
+        message is accepted when the call arrives: a client that dies meanwhile has still sent it)."""
+        self._latency = (low, high)
+
+    def storm(self, seconds: float, retry_after: int = 2) -> None:
+        """For ``seconds`` from the next create call on, four calls in five fail in turn: 429 with
+        ``Retry-After: retry_after``, 500, 429 again, 503; the fifth is accepted. Then all is well."""
+        with self._state:
+            self._storm_seconds = seconds
+            self._storm_until = None  # set by the first call
+            self._storm_retry_after = retry_after
+            self._storm_calls = 0
 
     def release(self) -> None:
         self._release.set()
@@ -333,6 +387,15 @@ class FakeTwilio(FakeServer):
     def create_calls(self) -> list[FakeRequest]:
         return [r for r in self.requests if r.method == "POST" and _MESSAGES_PATH.match(r.path)]
 
+    def calls_by_message_id(self) -> dict[int | None, list[CreateCall]]:
+        """Each Livra message's create calls, in the order they arrived."""
+        with self._state:
+            calls = list(self.calls)
+        by_id: dict[int | None, list[CreateCall]] = {}
+        for call in sorted(calls, key=lambda call: call.at):
+            by_id.setdefault(call.message_id, []).append(call)
+        return by_id
+
     # --- the API -------------------------------------------------------------------------------
     def handle(self, request: FakeRequest) -> FakeResponse:
         match = _MESSAGES_PATH.match(request.path)
@@ -346,11 +409,22 @@ class FakeTwilio(FakeServer):
         if not request.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
             return FakeResponse(400, error_body(21602))  # Twilio reads no parameter from other bodies
         form = {name: values[-1] for name, values in request.form().items()}
+        arrived = time.time()
+        response = self._create(form, username)
+        retry_after = response.headers.get("Retry-After")
+        call = CreateCall(
+            arrived, livra_message_id(form), response.status, retry_after and float(retry_after)
+        )
+        with self._state:
+            self.calls.append(call)
+        return response
+
+    def _create(self, form: dict[str, str], username: str) -> FakeResponse:
         to = form.get("To", "")
         with self._state:
             planned = self._next.popleft() if self._next else None
             failure = planned if isinstance(planned, TwilioFailure) else None
-            failure = failure or self._for_recipient.get(to.removeprefix(WHATSAPP))
+            failure = failure or self._for_recipient.get(to.removeprefix(WHATSAPP)) or self._storm_failure()
         if failure is not None:
             return failure.response(to)
         invalid = self._invalid(form)
@@ -362,7 +436,24 @@ class FakeTwilio(FakeServer):
             self.sent.append(SentTwilioMessage(sid, form, username, resource))
         if isinstance(planned, _Hang):
             self._release.wait(planned.seconds)
-        return FakeResponse(201, resource)
+        delay = random.uniform(*self._latency) if self._latency else 0.0
+        return FakeResponse(201, resource, delay=delay)
+
+    def _storm_failure(self) -> TwilioFailure | None:
+        """The storm's answer to this call, if one is raging (the caller holds ``_state``)."""
+        if self._storm_until is None:
+            self._storm_until = time.time() + self._storm_seconds
+        if time.time() >= self._storm_until:
+            return None
+        turn = STORM_ROUND[self._storm_calls % len(STORM_ROUND)]
+        self._storm_calls += 1
+        if turn == "throttle":
+            return TwilioFailure(20429, 429, retry_after=str(self._storm_retry_after))
+        if turn == "server_error":
+            return TwilioFailure(20500, 500)
+        if turn == "unavailable":
+            return TwilioFailure(20503, 503, "Service Unavailable")
+        return None
 
     def _authenticated(self, header: str) -> str | None:
         scheme, _, encoded = header.partition(" ")

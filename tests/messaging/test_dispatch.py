@@ -65,7 +65,10 @@ def statuses(messages: list[Message]) -> list[str]:
 
 
 @pytest.mark.django_db
-def test_one_drain_sends_a_backlog_with_as_many_queries_for_twelve_messages_as_for_three(twilio, sms_store):
+def test_one_drain_sends_a_backlog_with_as_many_queries_for_twelve_messages_as_for_three(
+    twilio, sms_store, settings
+):
+    settings.LIVRA_OUTBOX_SEND_THREADS = 12  # a thread for every call: they all start at once
     small, large = queue_confirmation_requests(sms_store, 3), None
 
     with CaptureQueriesContext(connection) as for_three:
@@ -171,6 +174,89 @@ def test_drains_running_side_by_side_on_threads_send_each_message_once(twilio, s
         message.customer.phone for message in messages
     )
     assert MessageAttempt.objects.filter(message__in=messages).count() == 60
+
+
+# --- what a worker killed mid-batch would leave: each call's start and answer on its row ---------
+class TwilioThatReadsTheAttempts(FakeTwilio):
+    """Twilio, noting for each request what Livra's attempt rows said when it arrived (our message
+    id rides in the StatusCallback URL)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen: list[tuple[int, dict[int, tuple]]] = []
+
+    def handle(self, request):
+        message_id = int(request.form()["StatusCallback"][0].rsplit("message_id=", 1)[1])
+        try:
+            rows = {
+                row[0]: row[1:]
+                for row in MessageAttempt.objects.filter(
+                    message__order__store__slug=self.store_slug
+                ).values_list("message_id", "started_at", "outcome", "provider_message_id")
+            }
+        finally:
+            connection.close()  # this server thread's own connection
+        self.seen.append((message_id, rows))
+        return super().handle(request)
+
+
+@pytest.fixture
+def attempt_reading_twilio(monkeypatch, sms_store):
+    with TwilioThatReadsTheAttempts() as fake:
+        fake.store_slug = sms_store.slug
+        for name, value in fake.env(PREFIX).items():
+            monkeypatch.setenv(name, value)
+        yield fake
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("threads", [1, 3])
+def test_no_request_reaches_the_provider_before_its_attempt_row_says_it_started(
+    attempt_reading_twilio, sms_store, settings, threads
+):
+    settings.LIVRA_OUTBOX_SEND_THREADS = threads
+
+    messages = queue_confirmation_requests(sms_store, 7)  # the commit's drain runs inline
+
+    assert statuses(messages) == ["sent"] * 7
+    assert sorted(message_id for message_id, _ in attempt_reading_twilio.seen) == [m.pk for m in messages]
+    for message_id, rows in attempt_reading_twilio.seen:
+        started_at, outcome, _ = rows[message_id]
+        assert started_at is not None and outcome == "pending"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_each_answer_is_on_its_attempt_row_before_the_next_call_starts(
+    attempt_reading_twilio, sms_store, settings
+):
+    # given one send thread: each call starts after the previous one's answer came in
+    settings.LIVRA_OUTBOX_SEND_THREADS = 1
+
+    queue_confirmation_requests(sms_store, 4)  # the commit's drain runs inline
+
+    # then at each request the provider's earlier answers were on record, ids included, so a
+    # worker killed then would leave them sent, not unknown
+    sids = {message_id: sid for message_id, (_, _, sid) in attempt_reading_twilio.seen[-1][1].items() if sid}
+    assert len(sids) == 3
+    for earlier, (_, rows) in enumerate(attempt_reading_twilio.seen):
+        answered = {message_id: row[2] for message_id, row in rows.items() if row[1] == "accepted"}
+        assert len(answered) == earlier
+        assert all(sid.startswith("SM") for sid in answered.values())
+
+
+@pytest.mark.django_db
+def test_calls_that_start_together_are_marked_started_in_one_statement(twilio, sms_store, settings):
+    settings.LIVRA_OUTBOX_SEND_THREADS = 4
+    queue_confirmation_requests(sms_store, 4)
+
+    with CaptureQueriesContext(connection) as queries:
+        outbox_drain()
+
+    marks = [q["sql"] for q in queries.captured_queries if "SET started_at" in q["sql"]]
+    assert len(marks) == 1
+    assert MessageAttempt.objects.filter(started_at__isnull=True).count() == 0
 
 
 # --- waking the drain --------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import time
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
 from messaging.models import (
@@ -19,7 +20,6 @@ from messaging.models import (
 from messaging.providers import ErrorKind, ProviderError, StatusUpdate
 from messaging.services.dispatch import message_send
 from messaging.services.outbox import (
-    BACKOFF_BASE_SECONDS,
     BACKOFF_CAP_SECONDS,
     MAX_ATTEMPTS,
     notification_create,
@@ -38,6 +38,7 @@ WHATSAPP, SMS, EMAIL = Channel.WHATSAPP, Channel.SMS, Channel.EMAIL
 CASABLANCA = ZoneInfo("Africa/Casablanca")
 NOON = datetime.datetime(2025, 6, 10, 12, 0, tzinfo=CASABLANCA)
 URGENT, NOT_URGENT = "confirmation_requested", "order_confirmed"
+BACKOFF_BASE_SECONDS = settings.LIVRA_OUTBOX_BACKOFF_BASE_SECONDS
 
 
 @pytest.fixture(autouse=True)
@@ -306,6 +307,15 @@ def test_the_backoff_is_jittered_between_half_and_all_of_its_capped_ceiling(atte
 
     assert all(ceiling / 2 <= delay <= ceiling for delay in delays)
     assert len(delays) > 1
+
+
+def test_the_backoff_base_is_a_setting(settings):
+    settings.LIVRA_OUTBOX_BACKOFF_BASE_SECONDS = 2
+
+    delays = [retry_delay(attempts, None) for attempts in (1, 2) for _ in range(20)]
+
+    assert all(1 <= delay <= 2 for delay in delays[:20])
+    assert all(2 <= delay <= 4 for delay in delays[20:])
 
 
 def test_a_retry_after_longer_than_the_backoff_is_honoured(order, scripted, clock, committed):

@@ -8,6 +8,7 @@ import pytest
 
 from messaging.models import Channel, Message, MessageAttempt, MessagingSettings, Notification
 from messaging.providers import ErrorKind, ProviderError, StatusUpdate
+from messaging.services.dispatch import outbox_drain
 from messaging.services.outbox import LOST_KICK_GRACE, SENDING_LEASE, notification_create
 from messaging.services.receipts import message_apply_status
 from messaging.services.sweep import outbox_sweep
@@ -218,21 +219,6 @@ def test_a_lease_still_running_is_left_alone(killed_mid_send, scripted, clock, c
     assert len(scripted.calls) == 1
 
 
-def test_an_expired_lease_whose_attempt_shows_acceptance_is_marked_sent_without_a_second_call(
-    killed_mid_send, scripted, clock, committed
-):
-    # given the provider's answer had reached the attempt row before the worker died
-    killed_mid_send.attempt_rows.update(provider_message_id="SM-accepted")
-
-    result = sweep_at(clock, committed, NOON + SENDING_LEASE + datetime.timedelta(seconds=1))
-
-    message = refreshed(killed_mid_send)
-    assert result.recovered_sent == 1
-    assert (message.status, message.provider_message_id) == (Message.Status.SENT, "SM-accepted")
-    assert message.attempt_rows.get().outcome == MessageAttempt.Outcome.ACCEPTED
-    assert len(scripted.calls) == 1
-
-
 def test_an_expired_lease_with_no_answer_recorded_is_marked_unknown_and_not_resent(
     killed_mid_send, scripted, clock, committed
 ):
@@ -299,6 +285,162 @@ def test_a_retryable_answer_after_the_sweep_moved_on_is_not_retried(order, scrip
     whatsapp = notification.messages.get(channel=WHATSAPP)
     assert (whatsapp.status, whatsapp.error_code) == (Message.Status.FAILED, "20429")
     assert channels_called(scripted) == [WHATSAPP, SMS]  # and not e-mail: SMS is still waiting
+
+
+# --- a worker killed mid-batch: one call at a time, so each moment can be reached ------------
+AFTER_THE_LEASE = NOON + SENDING_LEASE + datetime.timedelta(seconds=1)
+
+
+def queue_two(order, django_capture_on_commit_callbacks) -> tuple[Message, Message]:
+    """Two queued messages of ``order``'s store whose kick is not run."""
+    with django_capture_on_commit_callbacks(execute=False):
+        first = notification_create(order, event=NOT_URGENT, key="first")
+        second = notification_create(OrderFactory(store=order.store), event=NOT_URGENT, key="second")
+    return first.messages.get(), second.messages.get()
+
+
+@pytest.fixture
+def batch_of_two(order, settings, django_capture_on_commit_callbacks) -> tuple[Message, Message]:
+    """Two queued messages that one drain claims together and sends one call after the other."""
+    settings.LIVRA_OUTBOX_SEND_THREADS = 1
+    return queue_two(order, django_capture_on_commit_callbacks)
+
+
+def drain_killed(scripted, *answers) -> None:
+    """A drain whose worker dies at the call answered with ``kill_the_worker``."""
+    scripted.script(*answers)
+    with pytest.raises(WorkerKilled):
+        outbox_drain()
+
+
+def message_ids_called(scripted) -> list[int]:
+    return [call.outbound.message_id for call in scripted.calls]
+
+
+def test_a_message_claimed_but_never_called_is_queued_again_and_sent_once_its_lease_expired(
+    batch_of_two, scripted, clock, committed
+):
+    first, second = batch_of_two
+    drain_killed(scripted, kill_the_worker)
+    assert MessageAttempt.objects.get(message=second).started_at is None
+
+    result = sweep_at(clock, committed, AFTER_THE_LEASE)
+
+    assert (result.requeued, result.marked_unknown) == (1, 1)
+    assert (refreshed(first).status, refreshed(second).status) == (
+        Message.Status.UNKNOWN,
+        Message.Status.SENT,
+    )
+    assert message_ids_called(scripted) == [first.pk, second.pk]
+
+
+def test_a_call_never_made_uses_up_no_attempt_and_the_history_says_why_it_went_again(
+    batch_of_two, scripted, clock, committed
+):
+    _, second = batch_of_two
+    drain_killed(scripted, kill_the_worker)
+
+    sweep_at(clock, committed, AFTER_THE_LEASE)
+
+    second = refreshed(second)
+    assert second.attempts == 1
+    assert list(second.attempt_rows.values_list("number", "outcome")) == [(1, "accepted")]
+    assert [(c.from_status, c.to_status, c.source, c.detail) for c in second.status_changes.all()] == [
+        ("", "queued", "outbox", "queued"),
+        ("queued", "sending", "send task", "attempt 1"),
+        ("sending", "queued", "sweep", "lease expired before the provider was called; queued again"),
+        ("queued", "sending", "send task", "attempt 1"),
+        ("sending", "sent", "send task", "accepted by the provider"),
+    ]
+
+
+def test_a_message_claimed_but_never_called_waits_for_its_lease_to_expire(
+    batch_of_two, scripted, clock, committed
+):
+    first, second = batch_of_two
+    drain_killed(scripted, kill_the_worker)
+
+    result = sweep_at(clock, committed, NOON + SENDING_LEASE - datetime.timedelta(seconds=1))
+
+    assert result.requeued == 0
+    assert refreshed(second).status == Message.Status.SENDING  # its worker may only be slow
+    assert message_ids_called(scripted) == [first.pk]
+
+
+def test_a_message_queued_again_at_night_waits_for_the_morning(
+    order, scripted, clock, committed, settings, django_capture_on_commit_callbacks
+):
+    # given a batch claimed just before the quiet hours (21:00), whose worker dies at its first call
+    clock.move_to(NOON.replace(hour=20, minute=59), tick=False)
+    settings.LIVRA_OUTBOX_SEND_THREADS = 1
+    first, second = queue_two(order, django_capture_on_commit_callbacks)
+    drain_killed(scripted, kill_the_worker)
+
+    # when the sweep finds the lease expired, in the quiet hours
+    sweep_at(clock, committed, NOON.replace(hour=21, minute=1, second=1))
+
+    # then the message never called is held until they end, as a new one would be
+    second = refreshed(second)
+    assert (second.status, second.next_attempt_at) == (
+        Message.Status.QUEUED,
+        NOON.replace(day=11, hour=9, minute=0),
+    )
+    assert message_ids_called(scripted) == [first.pk]
+
+
+def test_an_acceptance_answered_before_the_worker_died_is_recorded_as_sent(
+    batch_of_two, scripted, clock, committed
+):
+    # given the first call was accepted, and its answer written when the second call started
+    first, _ = batch_of_two
+    drain_killed(scripted, accepted("SM-first"), kill_the_worker)
+
+    result = sweep_at(clock, committed, AFTER_THE_LEASE)
+
+    first = refreshed(first)
+    assert result.recovered_sent == 1
+    assert (first.status, first.provider_message_id, first.sent_at) == (Message.Status.SENT, "SM-first", NOON)
+    assert first.attempt_rows.get().outcome == MessageAttempt.Outcome.ACCEPTED
+    assert len(scripted.calls) == 2
+
+
+def test_a_throttled_answer_before_the_worker_died_is_retried_no_sooner_than_its_retry_after(
+    batch_of_two, scripted, clock, committed
+):
+    first, _ = batch_of_two
+    throttled = ProviderError(ErrorKind.RETRYABLE, "20429", "Too Many Requests", retry_after=300)
+    drain_killed(scripted, throttled, kill_the_worker)
+
+    result = sweep_at(clock, committed, AFTER_THE_LEASE)
+
+    first = refreshed(first)
+    assert result.recovered_failed == 1
+    assert (first.status, first.error_code, first.attempts) == (Message.Status.QUEUED, "20429", 1)
+    assert first.next_attempt_at >= AFTER_THE_LEASE + datetime.timedelta(seconds=300)
+    assert first.attempt_rows.get().retry_after_seconds == 300
+    assert len(scripted.calls) == 2
+
+
+def test_a_call_still_waiting_when_its_lease_ends_is_not_made_once_the_sweep_sent_it_again(
+    batch_of_two, scripted, clock, committed
+):
+    # given a first call that outlives the lease, while the second waits for the one thread
+    first, second = batch_of_two
+
+    def outlives_the_lease(outbound):
+        sweep_at(clock, committed, AFTER_THE_LEASE)  # the second is queued again, and sent
+        return accepted("SM-slow")
+
+    scripted.script(outlives_the_lease)
+
+    # when the first call returns
+    result = outbox_drain()
+
+    # then the drain does not make the second call: it went once, from the sweep's drain
+    assert result.taken_back == 1
+    assert message_ids_called(scripted) == [first.pk, second.pk]
+    assert (refreshed(second).status, second.attempt_rows.count()) == (Message.Status.SENT, 1)
+    assert refreshed(first).status == Message.Status.SENT
 
 
 # --- query count ----------------------------------------------------------------------------
