@@ -2,6 +2,9 @@
 
 import pytest
 
+# The outbox's fault tests' fixtures: a Twilio fake in the workers' environment, a store texting
+# through it, and workers of the tests' own.
+from tests.faults.outbox import sms_store, twilio, workers  # noqa: F401
 from tests.faults.services import RedisServer
 
 

@@ -24,14 +24,11 @@ from orders.models import OrderEvent
 from orders.services import order_transition
 from tests.celery_worker import wait_for
 from tests.factories import OrderFactory
-from tests.faults.outbox import (  # noqa: F401 - fixtures
+from tests.faults.outbox import (
     SEND_THREADS,
     ids_with_status,
     queue_backlog,
-    sms_store,
-    twilio,
     unsettled,
-    workers,
 )
 
 pytestmark = [pytest.mark.postgres, pytest.mark.broker, pytest.mark.django_db(transaction=True)]
@@ -52,9 +49,9 @@ def sweep_after_the_leases(message_ids: list[int]):
 @pytest.mark.parametrize("pool", ["threads", "prefork"])
 def test_a_worker_killed_mid_drain_leaves_no_message_unsent_and_none_sent_twice(
     pool,
-    twilio,  # noqa: F811 - the fixtures imported above
-    sms_store,  # noqa: F811
-    workers,  # noqa: F811
+    twilio,
+    sms_store,
+    workers,
 ):
     # given a backlog, a provider answering in 50–200 ms, and a worker draining it
     twilio.answer_after(*PROVIDER_LATENCY)
@@ -92,9 +89,9 @@ def test_a_worker_killed_mid_drain_leaves_no_message_unsent_and_none_sent_twice(
 
 
 def test_a_worker_killed_during_the_provider_call_leaves_a_message_the_sweep_marks_unknown(
-    twilio,  # noqa: F811 - the fixtures imported above
-    sms_store,  # noqa: F811
-    workers,  # noqa: F811
+    twilio,
+    sms_store,
+    workers,
 ):
     # given a Twilio that takes the request and holds its answer
     twilio.hang_next(30)

@@ -13,13 +13,10 @@ import pytest
 from messaging.models import Message
 from messaging.services.outbox import MAX_ATTEMPTS
 from tests.celery_worker import wait_for
-from tests.faults.outbox import (  # noqa: F401 - fixtures
+from tests.faults.outbox import (
     ids_with_status,
     queue_backlog,
-    sms_store,
-    twilio,
     unsettled,
-    workers,
 )
 
 pytestmark = [pytest.mark.postgres, pytest.mark.broker, pytest.mark.django_db(transaction=True)]
@@ -31,9 +28,9 @@ BACKOFF_BASE = "1"  # seconds: the first retry after a 5xx waits 0.5–1 s, the 
 
 
 def test_a_provider_storm_delays_the_backlog_but_every_message_goes_once_and_no_retry_comes_early(
-    twilio,  # noqa: F811 - the fixtures imported above
-    sms_store,  # noqa: F811
-    workers,  # noqa: F811
+    twilio,
+    sms_store,
+    workers,
 ):
     # given a worker, and a provider that storms from the first call on
     workers.start(env={"LIVRA_OUTBOX_BACKOFF_BASE_SECONDS": BACKOFF_BASE})
