@@ -30,8 +30,7 @@ from django.contrib.auth.models import Group
 from django.db.models import Min
 from django.utils import timezone
 
-from automations.models import QueueEntry, Timer
-from automations.services.queue import queue_entry_close
+from automations.models import Timer
 from automations.services.sweep import timers_sweep
 from messaging.models import Channel, Message
 from messaging.providers import InboundReply, StatusUpdate
@@ -184,7 +183,6 @@ class DemoHistory:
         order.refresh_from_db(fields=["status"])
         if order.status != TRANSITIONS_BY_NAME[step.transition].target:
             raise DemoHistoryError(f"demo order {order.number} is {order.status} after {step.transition}")
-        self._close_queue_entries(order)
         self._follow_up()
 
     def _reply(self, order: Order, step: Step) -> bool:
@@ -235,14 +233,6 @@ class DemoHistory:
     def _another_order_awaits(self, order: Order) -> bool:
         awaiting = Order.objects.filter(customer=order.customer, status=OrderStatus.AWAITING_CONFIRMATION)
         return awaiting.exclude(pk=order.pk).exists()
-
-    def _close_queue_entries(self, order: Order) -> None:
-        """An agent marks the order's queue entries done once it has moved on."""
-        for entry in QueueEntry.objects.filter(order=order, state=QueueEntry.State.OPEN):
-            self._schedule(timezone.now() + seconds(self.rng, 120, 1800), self._close, entry)
-
-    def _close(self, entry: QueueEntry) -> None:
-        queue_entry_close(entry, actor=self.agent)
 
     # --- what Livra's worker and beat do -----------------------------------------------------
     def _follow_up(self) -> None:
