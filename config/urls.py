@@ -1,14 +1,17 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 
-admin.site.site_header = "Livra operations"
+admin.site.site_header = _("Livra operations")
 admin.site.site_title = "Livra"
-admin.site.index_title = "Orders, customers and messages"
+admin.site.index_title = _("Orders, customers and messages")
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
+    # The language switch on every page posts here (Django's set_language: a cookie, then back).
+    path("i18n/", include("django.conf.urls.i18n")),
     # Provider webhooks (/webhooks/messaging/...) and the demo's sandbox phone (/sandbox/phone/).
     path("", include("messaging.urls")),
     # Store platforms' webhooks (/webhooks/<platform>/<store>/).

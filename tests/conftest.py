@@ -5,11 +5,26 @@ import socket
 
 import pytest
 from django.conf import settings
+from django.utils import translation
 
 from config.celery import app as celery_app
+from config.translations import compile_catalogs
 
 # Real Celery worker fixtures (celery_worker, celery_idle_queue) for tests marked `broker`.
 pytest_plugins = ["tests.celery_worker"]
+
+# --- French and Arabic ---------------------------------------------------------------------------
+# The committed catalogs, compiled as ./livra does, before Django reads any of them (pytest run
+# directly, without ./livra, reads them in French and Arabic too).
+compile_catalogs()
+
+
+@pytest.fixture(autouse=True)
+def english_after_each_test():
+    """A test that switched language (translation.activate, override) does not leak it."""
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
 
 # --- No network except loopback -----------------------------------------------------------------
 _real_connect = socket.socket.connect

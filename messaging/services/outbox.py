@@ -215,8 +215,8 @@ def _outbound(message: Message, *, sender: str, lookups):
     if template is None:
         raise RenderError(f"no template for {message.event} on {message.channel}")
     context = lookups.context(order, customer.language, customer)
-    body = render_text(template.body, context)
-    subject = render_text(template.subject, context) if template.subject else ""
+    body = render_text(template.body, context, customer.language)
+    subject = render_text(template.subject, context, customer.language) if template.subject else ""
     ref = None
     if template.whatsapp_template_name or template.twilio_content_sid or template.sendgrid_template_id:
         ref = TemplateRef(

@@ -6,6 +6,8 @@ import pytest
 
 from messaging.models import Channel, MessageTemplate
 from messaging.services.rendering import (
+    FSI,
+    PDI,
     RenderError,
     format_money,
     order_context,
@@ -55,6 +57,28 @@ def test_render_text_fills_every_placeholder():
     )
 
     assert text == "Bonjour Amina, commande #1042"
+
+
+def test_an_arabic_text_isolates_each_value_so_order_numbers_and_amounts_keep_their_order():
+    text = render_text(
+        "طلبك {order_number}: ستدفع {cod_amount}",
+        {"order_number": "#1048", "cod_amount": "1,249.00 MAD"},
+        "ar",
+    )
+
+    assert text == f"طلبك {FSI}#1048{PDI}: ستدفع {FSI}1,249.00 MAD{PDI}"
+
+
+def test_a_french_text_gets_no_isolates():
+    text = render_text("Commande {order_number}", {"order_number": "#1048"}, "fr")
+
+    assert text == "Commande #1048"
+
+
+def test_an_arabic_value_the_template_already_isolates_is_isolated_once():
+    text = render_text(f"الطلب {FSI}{{order_number}}{PDI}", {"order_number": "#1048"}, "ar")
+
+    assert text == f"الطلب {FSI}#1048{PDI}"
 
 
 def test_render_text_refuses_a_placeholder_without_a_value_instead_of_rendering_part_of_the_text():

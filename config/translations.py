@@ -1,0 +1,53 @@
+"""Compile Livra's committed ``.po`` catalogs into the ``.mo`` files Django reads.
+
+The catalogs are committed; their compiled form is not (``*.mo`` is ignored). ``./livra`` runs
+this on every start and the test session runs it first, so a fresh checkout reads in French and
+Arabic without GNU gettext on the machine: Babel (a pure-Python package) does the compiling.
+
+    python -m config.translations          # compile what changed, print what was compiled
+
+It needs no Django settings, so it runs before anything else is configured.
+"""
+
+import sys
+from pathlib import Path
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+# The project's catalog (templates/, config/) and each app's.
+CATALOG_ROOTS = ("locale", "orders/locale", "messaging/locale", "automations/locale", "carriers/locale")
+
+
+def catalog_files(base_dir: Path = BASE_DIR) -> list[Path]:
+    return sorted(
+        po for root in CATALOG_ROOTS for po in (base_dir / root).glob("*/LC_MESSAGES/*.po") if po.is_file()
+    )
+
+
+def compile_catalogs(base_dir: Path = BASE_DIR, *, force: bool = False) -> list[Path]:
+    """Write each catalog's ``.mo`` beside it when the ``.po`` is newer; return the ones written.
+
+    Fuzzy entries are left out, as gettext's msgfmt does: a guess is not a translation.
+    """
+    written = []
+    for po_path in catalog_files(base_dir):
+        mo_path = po_path.with_suffix(".mo")
+        if not force and mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
+            continue
+        with po_path.open("rb") as po_file:
+            catalog = read_po(po_file, locale=po_path.parent.parent.name)
+        # Written to a temporary name first: a reader never sees half a catalog.
+        partial = mo_path.with_suffix(".mo.partial")
+        with partial.open("wb") as mo_file:
+            write_mo(mo_file, catalog, use_fuzzy=False)
+        partial.replace(mo_path)
+        written.append(po_path)
+    return written
+
+
+if __name__ == "__main__":
+    compiled = compile_catalogs(force="--force" in sys.argv[1:])
+    for path in compiled:
+        print(f"compiled {path.relative_to(BASE_DIR)}")
