@@ -16,6 +16,14 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+TRANSLATED_LANGUAGES = ("fr", "ar")  # English is the source language: no catalog
+# makemessages' options for `manage.py update_translations` (and tests/i18n, which checks that
+# running it would add nothing): file locations only, so a moved line does not churn the catalogs.
+MAKEMESSAGES_OPTIONS = {
+    "no_obsolete": True,
+    "add_location": "file",
+    "ignore_patterns": ["tests", "bench", "var", "node_modules"],
+}
 # The project's catalog (templates/, config/) and each app's.
 CATALOG_ROOTS = ("locale", "orders/locale", "messaging/locale", "automations/locale", "carriers/locale")
 
