@@ -2,8 +2,6 @@
 another store's rows (issue 10, point 6). Two stores, "Atlas Souk" (the agent's) and "Other
 Bazaar"; every Livra admin is checked with a row of each."""
 
-from dataclasses import dataclass
-
 import pytest
 from django.contrib import admin
 from django.contrib.admin import RelatedFieldListFilter
@@ -22,76 +20,17 @@ from messaging.models import (
     Notification,
     ProviderWebhook,
 )
-from messaging.services.consent import consent_record
-from messaging.services.routing import messaging_settings_for
 from orders.admin_scoping import StoreScopedAdmin, StoreScopedInline
 from orders.api.models import ApiToken
 from orders.models import Customer, Order, Store, StoreDelivery
 from orders.transitions import OrderStatus
-from tests.factories import StoreFactory, UserFactory, order_in_status
+from tests.admin_rows import store_with_rows
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
 LIVRA_APPS = ("orders", "messaging", "automations", "carriers")
 MINE, THEIRS = "Atlas Souk", "Other Bazaar"
-
-
-@dataclass
-class StoreRows:
-    store: Store
-    rows: dict  # model → one row of this store
-
-
-def store_with_rows(name: str, slug: str) -> StoreRows:
-    store = StoreFactory(name=name, slug=slug)
-    order = order_in_status(
-        OrderStatus.AWAITING_CONFIRMATION, store=store, customer__name=f"Client of {name}"
-    )
-    rule = Rule.objects.filter(store=store).order_by("position", "pk").first()
-    webhook = ProviderWebhook.objects.create(
-        provider="sandbox", kind="inbound", store=store, dedup_key=f"inbound:{slug}", body="{}"
-    )
-    rows = {
-        Store: store,
-        Customer: order.customer,
-        Order: order,
-        StoreDelivery: StoreDelivery.objects.create(
-            store=store,
-            platform="shopify",
-            topic="orders/create",
-            idempotency_key=f"event-{slug}",
-            body=b"not json",
-            status=StoreDelivery.Status.FAILED,
-        ),
-        Notification: Notification.objects.filter(order=order).first(),
-        Message: Message.objects.filter(order=order).first(),
-        MessageTemplate: MessageTemplate.objects.create(
-            store=store, event="order_shipped", channel="sms", language="fr", body="Colis {order_number}"
-        ),
-        MessagingSettings: messaging_settings_for(store),
-        ChannelProvider: ChannelProvider.objects.get(store=store, channel="sms"),
-        Consent: consent_record(
-            order.customer, "sms", Consent.Status.OPTED_IN, source=Consent.Source.CHECKOUT
-        ),
-        ProviderWebhook: webhook,
-        InboundMessage: InboundMessage.objects.create(
-            customer=order.customer,
-            order=order,
-            webhook=webhook,
-            channel="sms",
-            provider="sandbox",
-            sender=order.customer.phone,
-            text="Je ne comprends pas",
-            intent=InboundMessage.Intent.OTHER,
-        ),
-        Rule: rule,
-        RuleRevision: RuleRevision.objects.filter(rule=rule).first(),
-        Timer: Timer.objects.filter(order=order).first(),
-        TeamAlert: TeamAlert.objects.create(order=order, text=f"Order {order.number} needs a look"),
-        QueueEntry: QueueEntry.objects.create(order=order, reason="no answer"),
-    }
-    assert all(row is not None for row in rows.values()), rows
-    return StoreRows(store, rows)
 
 
 @pytest.fixture
