@@ -28,6 +28,34 @@ MAKEMESSAGES_OPTIONS = {
 CATALOG_ROOTS = ("locale", "orders/locale", "messaging/locale", "automations/locale", "carriers/locale")
 
 
+LANGUAGE_NAMES = {"fr": "French", "ar": "Arabic"}
+_HEADER_PLACEHOLDERS = {
+    '"Project-Id-Version: PACKAGE VERSION\\n"': '"Project-Id-Version: Livra\\n"',
+    '"Last-Translator: FULL NAME <EMAIL@ADDRESS>\\n"': '"Last-Translator: Livra\\n"',
+    '"Language-Team: LANGUAGE <LL@li.org>\\n"': '"Language-Team: Livra\\n"',
+    '"PO-Revision-Date: YEAR-MO-DA HO:MI+ZONE\\n"': None,  # the lines say when; git says it better
+}
+
+
+def header_fill(po_path: Path) -> None:
+    """Replace the blank header makemessages writes for a new catalog with Livra's."""
+    language = po_path.parent.parent.name
+    text = po_path.read_text(encoding="utf-8")
+    head, separator, rest = text.partition('msgid ""\n')
+    if head.startswith("# SOME DESCRIPTIVE TITLE."):
+        head = f"# Livra: {LANGUAGE_NAMES.get(language, language)} translation. Words: locale/GLOSSARY.md.\n"
+    lines = []
+    for line in rest.split("\n"):
+        if line in _HEADER_PLACEHOLDERS:
+            if _HEADER_PLACEHOLDERS[line] is not None:
+                lines.append(_HEADER_PLACEHOLDERS[line])
+        elif line == '"Language: \\n"':
+            lines.append(f'"Language: {language}\\n"')
+        else:
+            lines.append(line)
+    po_path.write_text(head + separator + "\n".join(lines), encoding="utf-8")
+
+
 def catalog_files(base_dir: Path = BASE_DIR) -> list[Path]:
     return sorted(
         po for root in CATALOG_ROOTS for po in (base_dir / root).glob("*/LC_MESSAGES/*.po") if po.is_file()

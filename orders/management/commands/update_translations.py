@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from config.translations import MAKEMESSAGES_OPTIONS, TRANSLATED_LANGUAGES
+from config.translations import MAKEMESSAGES_OPTIONS, TRANSLATED_LANGUAGES, catalog_files, header_fill
 
 
 class Command(BaseCommand):
@@ -23,3 +23,5 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         os.chdir(settings.BASE_DIR)  # makemessages scans the directory it runs in
         call_command("makemessages", locale=list(TRANSLATED_LANGUAGES), **MAKEMESSAGES_OPTIONS)
+        for po_path in catalog_files():
+            header_fill(po_path)
