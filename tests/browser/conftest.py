@@ -55,13 +55,14 @@ def chromium(transactional_db, live_server, monkeypatch):
 
 @pytest.fixture
 def browser_as(chromium, live_server):
-    """``browser_as(user)``: a fresh browser page logged in as ``user`` on the live server."""
+    """``browser_as(user)``: a fresh browser page logged in as ``user`` on the live server, its
+    browser set to French (``locale=`` another language)."""
     contexts = []
 
-    def open_page(user):
+    def open_page(user, locale="fr-FR"):
         client = Client()
         client.force_login(user)
-        context = chromium.new_context(base_url=live_server.url, locale="fr-FR")
+        context = chromium.new_context(base_url=live_server.url, locale=locale)
         context.add_cookies(
             [
                 {
