@@ -19,6 +19,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.timesince import timesince
+from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 from automations.forms import DryRunForm, RuleForm
 from automations.models import QueueEntry, Rule, RuleRevision, SweepRun, TeamAlert, Timer, Trigger
@@ -47,7 +49,9 @@ SCALAR_FIELDS = ("name", "position", "enabled", "trigger", "status", "delay_minu
 def duration_text(minutes: int | None) -> str:
     if not minutes:
         return "?"
-    return f"{minutes // 60} h" if minutes % 60 == 0 else f"{minutes} min"
+    if minutes % 60 == 0:
+        return gettext("%(hours)s h") % {"hours": minutes // 60}
+    return gettext("%(minutes)s min") % {"minutes": minutes}
 
 
 def status_label(status: str) -> str:
@@ -57,17 +61,22 @@ def status_label(status: str) -> str:
 def trigger_summary(rule: Rule) -> str:
     """The rule's trigger in a few words, e.g. "order stays in Awaiting confirmation for 30 min"."""
     if rule.trigger == Trigger.ENTERED_STATUS:
-        return f"order enters {status_label(rule.status)}"
+        return gettext("order enters %(status)s") % {"status": status_label(rule.status)}
     if rule.trigger == Trigger.IN_STATUS_FOR:
-        return f"order stays in {status_label(rule.status)} for {duration_text(rule.delay_minutes)}"
+        return gettext("order stays in %(status)s for %(duration)s") % {
+            "status": status_label(rule.status),
+            "duration": duration_text(rule.delay_minutes),
+        }
     if rule.trigger == Trigger.REPLY_INTENT:
-        return f"customer replies: {rule.intent or '?'}"
+        return gettext("customer replies: %(intent)s") % {"intent": rule.intent or "?"}
     if rule.trigger == Trigger.LATE_REPLY:
-        return f"customer replies once the order no longer awaits an answer: {rule.intent or '?'}"
+        return gettext("customer replies once the order no longer awaits an answer: %(intent)s") % {
+            "intent": rule.intent or "?"
+        }
     if rule.trigger == Trigger.ALL_CHANNELS_FAILED:
-        return "every channel failed for a message"
+        return gettext("every channel failed for a message")
     if rule.trigger == Trigger.SHIPMENT_STALE:
-        return f"no carrier news for {duration_text(rule.delay_minutes)}"
+        return gettext("no carrier news for %(duration)s") % {"duration": duration_text(rule.delay_minutes)}
     return rule.trigger
 
 
@@ -83,7 +92,7 @@ def preformatted(text: str, css_class: str) -> str:
 def revision_changes(before: dict | None, after: dict) -> list[str]:
     """What a revision changed from the one before it, in short lines."""
     if before is None:
-        return ["first version"]
+        return [gettext("first version")]
     changes = []
     for name in SNAPSHOT_FIELDS:
         old, new = snapshot_value(before, name), snapshot_value(after, name)
@@ -91,11 +100,16 @@ def revision_changes(before: dict | None, after: dict) -> list[str]:
             continue
         if name in SCALAR_FIELDS:
             changes.append(
-                f"{name}: {old if old not in (None, '') else '-'} → {new if new not in (None, '') else '-'}"
+                gettext("%(field)s: %(old)s → %(new)s")
+                % {
+                    "field": name,
+                    "old": old if old not in (None, "") else "-",
+                    "new": new if new not in (None, "") else "-",
+                }
             )
         else:
-            changes.append(f"{name} changed")
-    return changes or ["no change"]
+            changes.append(gettext("%(field)s changed") % {"field": name})
+    return changes or [gettext("no change")]
 
 
 # --- rules -----------------------------------------------------------------------------------
@@ -119,20 +133,32 @@ class RuleAdmin(StoreScopedAdmin, admin.ModelAdmin):
         fieldsets = [
             (None, {"fields": first}),
             (
-                "When",
+                pgettext_lazy("rule editor section", "When"),
                 {
                     "fields": ["trigger", "status", "delay_minutes", "intent"],
-                    "description": "What starts the rule. Status triggers need the status; "
-                    "'stayed in a status' and 'no carrier news' need the delay; replies need the intent.",
+                    "description": _(
+                        "What starts the rule. Status triggers need the status; "
+                        "'stayed in a status' and 'no carrier news' need the delay; replies need the intent."
+                    ),
                 },
             ),
-            ("If", {"fields": ["conditions"]}),
-            ("Then", {"fields": ["actions"]}),
+            (pgettext_lazy("rule editor section", "If"), {"fields": ["conditions"]}),
+            (pgettext_lazy("rule editor section", "Then"), {"fields": ["actions"]}),
         ]
         if obj is not None:
-            fieldsets.append(("Record", {"fields": ["version", "created_at", "updated_at"]}))
+            fieldsets.append(
+                (
+                    pgettext_lazy("rule editor section", "Record"),
+                    {"fields": ["version", "created_at", "updated_at"]},
+                )
+            )
             if request.user.has_perm(REVISION_VIEW_PERMISSION):
-                fieldsets.append(("Versions", {"fields": ["history"], "classes": ["collapse"]}))
+                fieldsets.append(
+                    (
+                        pgettext_lazy("rule editor section", "Versions"),
+                        {"fields": ["history"], "classes": ["collapse"]},
+                    )
+                )
         return fieldsets
 
     def get_readonly_fields(self, request, obj=None):
@@ -145,11 +171,11 @@ class RuleAdmin(StoreScopedAdmin, admin.ModelAdmin):
         # Deleting would take the rule's history and timers with it: disable it instead.
         return False
 
-    @admin.display(description="trigger", ordering="trigger")
+    @admin.display(description=_("trigger"), ordering="trigger")
     def trigger_text(self, rule: Rule):
         return trigger_summary(rule)
 
-    @admin.display(description="change history")
+    @admin.display(description=_("change history"))
     def history(self, rule: Rule):
         revisions = list(rule.revisions.select_related("changed_by").order_by("version"))
         rows, before = [], None
@@ -174,15 +200,18 @@ class RuleAdmin(StoreScopedAdmin, admin.ModelAdmin):
         except ValidationError as refused:
             # The form checked the rule already; this is the rare save that lost a race (another
             # edit, a template deleted meanwhile). The admin's transaction is rolled back.
-            messages.error(request, f"The rule was not saved: {' '.join(refused.messages)}")
+            messages.error(
+                request,
+                gettext("The rule was not saved: %(problems)s") % {"problems": " ".join(refused.messages)},
+            )
             return HttpResponseRedirect(request.get_full_path())
 
     # --- enable / disable ----------------------------------------------------------------
-    @admin.action(description="Enable the selected rules", permissions=["change"])
+    @admin.action(description=_("Enable the selected rules"), permissions=["change"])
     def enable_rules(self, request, queryset):
         self.set_enabled_and_report(request, queryset, enabled=True)
 
-    @admin.action(description="Disable the selected rules", permissions=["change"])
+    @admin.action(description=_("Disable the selected rules"), permissions=["change"])
     def disable_rules(self, request, queryset):
         self.set_enabled_and_report(request, queryset, enabled=False)
 
@@ -193,11 +222,18 @@ class RuleAdmin(StoreScopedAdmin, admin.ModelAdmin):
                 if rule_set_enabled(rule, enabled, actor=request.user):
                     done.append(rule)
             except ValidationError as refused:
-                messages.error(request, f"“{rule.name}” was not enabled: {' '.join(refused.messages)}")
+                messages.error(
+                    request,
+                    gettext("“%(rule)s” was not enabled: %(problems)s")
+                    % {"rule": rule.name, "problems": " ".join(refused.messages)},
+                )
         if done:
-            word = "Enabled" if enabled else "Disabled"
-            names = ", ".join(f"“{rule.name}” (now v{rule.version})" for rule in done)
-            self.message_user(request, f"{word}: {names}.", messages.SUCCESS)
+            names = ", ".join(
+                gettext("“%(rule)s” (now v%(version)s)") % {"rule": rule.name, "version": rule.version}
+                for rule in done
+            )
+            text = gettext("Enabled: %(rules)s.") if enabled else gettext("Disabled: %(rules)s.")
+            self.message_user(request, text % {"rules": names}, messages.SUCCESS)
 
     # --- dry run -------------------------------------------------------------------------
     def has_dry_run_permission(self, request) -> bool:
@@ -239,7 +275,7 @@ class RuleAdmin(StoreScopedAdmin, admin.ModelAdmin):
             total = 1 if order else dry_run_orders(rule, days).count()
         context = {
             **self.admin_site.each_context(request),
-            "title": f"What would “{rule.name}” do?",
+            "title": gettext("What would “%(rule)s” do?") % {"rule": rule.name},
             "opts": self.opts,
             "original": rule,
             "rule": rule,
@@ -274,7 +310,7 @@ class RuleRevisionAdmin(StoreScopedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["rule__name"]
     fields = readonly_fields = ["rule", "version", "changed_by", "changed_at", "snapshot_block"]
 
-    @admin.display(description="the rule at this version")
+    @admin.display(description=_("the rule at this version"))
     def snapshot_block(self, revision: RuleRevision):
         return preformatted(json.dumps(revision.snapshot, indent=2, ensure_ascii=False), "rule-snapshot")
 
@@ -300,11 +336,11 @@ class TimerAdmin(StoreScopedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_at",
     ]
 
-    @admin.display(description="order", ordering="order__number")
+    @admin.display(description=_("order"), ordering="order__number")
     def order_number(self, timer: Timer):
         return order_link(self.admin_site, timer.order)
 
-    @admin.display(description="outcome")
+    @admin.display(description=_("outcome"))
     def short_outcome(self, timer: Timer):
         return Truncator(timer.outcome).chars(80) if timer.outcome else ""
 
@@ -318,7 +354,7 @@ class SweepRunAdmin(StoreScopedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin):
     date_hierarchy = "started_at"
     fields = readonly_fields = ["started_at", "finished_at", "fired", "skipped", "errors", "error_block"]
 
-    @admin.display(description="errors, timer by timer")
+    @admin.display(description=_("errors, timer by timer"))
     def error_block(self, run: SweepRun):
         return preformatted(run.error_text, "sweep-errors") if run.error_text else "—"
 
@@ -344,7 +380,7 @@ class TeamAlertAdmin(StoreScopedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_at",
     ]
 
-    @admin.display(description="order", ordering="order__number")
+    @admin.display(description=_("order"), ordering="order__number")
     def order_number(self, alert: TeamAlert):
         return order_link(self.admin_site, alert.order)
 
@@ -353,12 +389,12 @@ class TeamAlertAdmin(StoreScopedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin):
 class QueueStateFilter(admin.SimpleListFilter):
     """Open entries unless asked otherwise: the queue is what is still to be done."""
 
-    title = "state"
+    title = _("state")
     parameter_name = "state"
     ALL = "all"
 
     def lookups(self, request, model_admin):
-        return [*QueueEntry.State.choices, (self.ALL, "All")]
+        return [*QueueEntry.State.choices, (self.ALL, pgettext_lazy("queue entry state", "All"))]
 
     def choices(self, changelist):
         current = self.value() or QueueEntry.State.OPEN
@@ -393,7 +429,7 @@ class QueueEntryAdmin(StoreScopedAdmin, PhoneSearchMixin, admin.ModelAdmin):
     list_filter = [QueueStateFilter, ("order__store", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["order__customer", "order__store", "rule"]
     search_fields = ["order__number", "order__customer__name", "order__customer__phone", "reason"]
-    search_help_text = "Order number, customer name or phone, or the reason."
+    search_help_text = _("Order number, customer name or phone, or the reason.")
     actions = ["mark_done"]
     fields = readonly_fields = [
         "order_number",
@@ -419,35 +455,35 @@ class QueueEntryAdmin(StoreScopedAdmin, PhoneSearchMixin, admin.ModelAdmin):
         # change_queueentry allows "mark done" on the list; an entry's page itself is read-only.
         return obj is None and super().has_change_permission(request)
 
-    @admin.display(description="order", ordering="order__number")
+    @admin.display(description=_("order"), ordering="order__number")
     def order_number(self, entry: QueueEntry):
         return order_link(self.admin_site, entry.order)
 
-    @admin.display(description="customer", ordering="order__customer__name")
+    @admin.display(description=_("customer"), ordering="order__customer__name")
     def customer_name(self, entry: QueueEntry):
         return entry.order.customer.name
 
-    @admin.display(description="customer", ordering="order__customer__name")
+    @admin.display(description=_("customer"), ordering="order__customer__name")
     def customer(self, entry: QueueEntry):
         customer = entry.order.customer
         return format_html(
             '{}<br><span dir="ltr">{}</span>', customer.name, customer.phone or customer.phone_raw
         )
 
-    @admin.display(description="phone", ordering="order__customer__phone")
+    @admin.display(description=_("phone"), ordering="order__customer__phone")
     def customer_phone(self, entry: QueueEntry):
         customer = entry.order.customer
         return customer.phone or customer.phone_raw
 
-    @admin.display(description="waiting", ordering="created_at")
+    @admin.display(description=_("waiting"), ordering="created_at")
     def waiting(self, entry: QueueEntry):
         return timesince(entry.created_at) if entry.state == QueueEntry.State.OPEN else "-"
 
-    @admin.display(description="store", ordering="order__store__name")
+    @admin.display(description=_("store"), ordering="order__store__name")
     def store(self, entry: QueueEntry):
         return entry.order.store
 
-    @admin.action(description="Mark the selected entries done", permissions=["change"])
+    @admin.action(description=_("Mark the selected entries done"), permissions=["change"])
     def mark_done(self, request, queryset):
         closed = [
             entry
@@ -457,8 +493,8 @@ class QueueEntryAdmin(StoreScopedAdmin, PhoneSearchMixin, admin.ModelAdmin):
         if closed:
             self.message_user(
                 request,
-                f"Done: {', '.join(entry.order.number for entry in closed)}.",
+                gettext("Done: %(orders)s.") % {"orders": ", ".join(entry.order.number for entry in closed)},
                 messages.SUCCESS,
             )
         else:
-            self.message_user(request, "The selected entries were already done.", messages.WARNING)
+            self.message_user(request, gettext("The selected entries were already done."), messages.WARNING)

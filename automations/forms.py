@@ -7,6 +7,10 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.forms.fields import InvalidJSONInput
 from django.template.loader import render_to_string
+from django.utils.functional import lazy
+from django.utils.text import capfirst
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from automations.models import Rule
 from automations.services.actions import ACTIONS, POLICIES
@@ -18,47 +22,59 @@ from messaging.models import Channel
 from orders.models import Order
 from orders.transitions import TRANSITIONS_BY_NAME, PaymentMethod
 
+
+def _interpolate(message, values: dict) -> str:
+    return message % values
+
+
+# A translated text with named placeholders, filled in when it is shown (in the language then).
+interpolate_lazy = lazy(_interpolate, str)
+
 # What each condition field tests, and one leaf that uses it (tests check every example is valid).
 CONDITION_FIELDS: dict[str, tuple[str, dict]] = {
     "payment_method": (
-        f"how the order is paid: {', '.join(PaymentMethod.values)}",
+        interpolate_lazy(
+            _("how the order is paid: %(methods)s"), {"methods": ", ".join(PaymentMethod.values)}
+        ),
         {"field": "payment_method", "op": "eq", "value": "cod"},
     ),
     "total_amount": (
-        "the order total, in the store's currency; between takes [low, high]",
+        _("the order total, in the store's currency; between takes [low, high]"),
         {"field": "total_amount", "op": "between", "value": ["200", "999.99"]},
     ),
     "city": (
-        "the shipping city, ignoring case; in takes a list",
+        _("the shipping city, ignoring case; in takes a list"),
         {"field": "city", "op": "in", "value": ["Casablanca", "Rabat"]},
     ),
-    "tag": ("a tag on the order", {"field": "tag", "op": "has", "value": "vip"}),
+    "tag": (_("a tag on the order"), {"field": "tag", "op": "has", "value": "vip"}),
     "first_order": (
-        "true when the customer never ordered before",
+        _("true when the customer never ordered before"),
         {"field": "first_order", "op": "eq", "value": True},
     ),
     "past_returns": (
-        "how many of the customer's other orders came back",
+        _("how many of the customer's other orders came back"),
         {"field": "past_returns", "op": "gte", "value": 2},
     ),
     "consent": (
-        f"the customer opted in on a channel: {', '.join(Channel.values)}",
+        interpolate_lazy(
+            _("the customer opted in on a channel: %(channels)s"), {"channels": ", ".join(Channel.values)}
+        ),
         {"field": "consent", "op": "has", "value": "whatsapp"},
     ),
     "time_of_day": (
-        "now, in the store's time zone, [from, to) as HH:MM; may wrap past midnight",
+        _("now, in the store's time zone, [from, to) as HH:MM; may wrap past midnight"),
         {"field": "time_of_day", "op": "between", "value": ["21:00", "09:00"]},
     ),
     "payment_link": (
-        "the store has a payment page (store settings): set or unset, no value",
+        _("the store has a payment page (store settings): set or unset, no value"),
         {"field": "payment_link", "op": "set"},
     ),
     "status": (
-        "the order's status now (for replies: the status the customer's message found it in)",
+        _("the order's status now (for replies: the status the customer's message found it in)"),
         {"field": "status", "op": "in", "value": ["confirmed", "processing"]},
     ),
     "told": (
-        "the customer was already sent this event's message about the order",
+        _("the customer was already sent this event's message about the order"),
         {"field": "told", "op": "lacks", "value": "reply_late_confirmed"},
     ),
 }
@@ -77,27 +93,32 @@ CONDITIONS_EXAMPLE = {
 # What each action does, and one that uses it (tests check every example is valid on EXAMPLE_RULE).
 ACTION_TYPES: dict[str, tuple[str, dict]] = {
     "notify": (
-        f"send the customer the message of an event; policy {' or '.join(POLICIES)} "
-        "(the first channel that delivers, or every channel the customer opted in on); optional "
-        "at_most_every_minutes: not again while the order's last one is younger (one answer to a "
-        "burst of messages)",
+        interpolate_lazy(
+            _(
+                "send the customer the message of an event; policy %(first_delivered)s or %(all_opted_in)s "
+                "(the first channel that delivers, or every channel the customer opted in on); optional "
+                "at_most_every_minutes: not again while the order's last one is younger (one answer to a "
+                "burst of messages)"
+            ),
+            dict(zip(("first_delivered", "all_opted_in"), POLICIES, strict=True)),
+        ),
         {"type": "notify", "event": "confirmation_reminder", "policy": "first_delivered"},
     ),
     "transition": (
-        "move the order on, as an agent's button would (only one that can apply from the rule's status)",
+        _("move the order on, as an agent's button would (only one that can apply from the rule's status)"),
         {"type": "transition", "name": "confirm"},
     ),
     "cancel": (
-        "cancel the order, with the reason on its timeline",
+        _("cancel the order, with the reason on its timeline"),
         {"type": "cancel", "reason": "not confirmed within 24 hours"},
     ),
     "queue": (
-        "put the order in the confirmation queue for an agent (higher priority first)",
+        _("put the order in the confirmation queue for an agent (higher priority first)"),
         {"type": "queue", "priority": 70, "reason": "the customer's answer needs a human"},
     ),
-    "tag": ("add or remove a tag", {"type": "tag", "add": "reminded"}),
+    "tag": (_("add or remove a tag"), {"type": "tag", "add": "reminded"}),
     "team_alert": (
-        "tell the team (on the order's timeline and the ops log)",
+        _("tell the team (on the order's timeline and the ops log)"),
         {"type": "team_alert", "text": "no carrier news for 72 hours"},
     ),
 }
@@ -154,15 +175,25 @@ class RuleForm(forms.ModelForm):
     are about; the admin then saves through ``rule_save``, which checks them again under lock."""
 
     intent = forms.ChoiceField(
+        label=capfirst(Rule._meta.get_field("intent").verbose_name),
         choices=[("", "---------"), *((intent, intent) for intent in REPLY_INTENTS)],
         required=False,
-        help_text="For the reply triggers (the customer replied …)",
+        help_text=_("For the reply triggers (the customer replied …)"),
     )
     conditions = IndentedJSONField(
-        required=False, widget=forms.Textarea(attrs=JSON_TEXTAREA), help_text="", initial=dict
+        label=capfirst(Rule._meta.get_field("conditions").verbose_name),
+        required=False,
+        widget=forms.Textarea(attrs=JSON_TEXTAREA),
+        help_text="",
+        initial=dict,
     )
-    actions = IndentedJSONField(widget=forms.Textarea(attrs=JSON_TEXTAREA), help_text="", initial=list)
-    loaded_version = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    actions = IndentedJSONField(
+        label=capfirst(Rule._meta.get_field("actions").verbose_name),
+        widget=forms.Textarea(attrs=JSON_TEXTAREA),
+        help_text="",
+        initial=list,
+    )
+    loaded_version = forms.IntegerField(label=_("Loaded version"), required=False, widget=forms.HiddenInput)
 
     # No Meta: the admin builds it from RuleAdmin's fieldsets.
     def __init__(self, *args, **kwargs):
@@ -180,7 +211,7 @@ class RuleForm(forms.ModelForm):
     def clean_actions(self):
         actions = self.cleaned_data.get("actions")
         if not isinstance(actions, list):
-            raise ValidationError('Actions are a JSON list, e.g. [{"type": "queue", ...}].')
+            raise ValidationError(gettext('Actions are a JSON list, e.g. [{"type": "queue", ...}].'))
         return actions
 
     def _post_clean(self):
@@ -193,8 +224,11 @@ class RuleForm(forms.ModelForm):
             if current is not None and current != loaded:
                 self.add_error(
                     None,
-                    f"This rule was changed since you opened it (it is now version {current}). "
-                    "Reload it and make your change again.",
+                    gettext(
+                        "This rule was changed since you opened it (it is now version %(version)s). "
+                        "Reload it and make your change again."
+                    )
+                    % {"version": current},
                 )
                 return
         for field, problems in rule_problems_by_field(self.instance).items():
@@ -204,12 +238,21 @@ class RuleForm(forms.ModelForm):
 class DryRunForm(forms.Form):
     """One order of the rule's store, or the store's orders of the last N days."""
 
-    order = forms.CharField(max_length=60, required=False, help_text="Order number or id, e.g. #1042 or 42")
+    order = forms.CharField(
+        label=_("Order"),
+        max_length=60,
+        required=False,
+        help_text=_("Order number or id, e.g. #1042 or 42"),
+    )
     days = forms.IntegerField(
+        label=_("Days"),
         min_value=1,
         max_value=MAX_DRY_RUN_DAYS,
         required=False,
-        help_text=f"Or: the store's orders placed in the last N days (at most {MAX_DRY_RUN_DAYS})",
+        help_text=interpolate_lazy(
+            _("Or: the store's orders placed in the last N days (at most %(max_days)s)"),
+            {"max_days": MAX_DRY_RUN_DAYS},
+        ),
     )
 
     def __init__(self, *args, rule: Rule, **kwargs):
@@ -225,11 +268,17 @@ class DryRunForm(forms.Form):
         numbers = {wanted, wanted.lstrip("#"), "#" + wanted.lstrip("#")}
         found = list(orders.filter(number__in=numbers)[:2])
         if len(found) > 1:
-            raise ValidationError(f"Several orders have the number {wanted}; enter the order id instead.")
+            raise ValidationError(
+                gettext("Several orders have the number %(number)s; enter the order id instead.")
+                % {"number": wanted}
+            )
         if not found and wanted.isdigit():
             found = list(orders.filter(pk=int(wanted)))
         if not found:
-            raise ValidationError(f"{self.rule.store} has no order with the number or id {wanted}.")
+            raise ValidationError(
+                gettext("%(store)s has no order with the number or id %(number)s.")
+                % {"store": self.rule.store, "number": wanted}
+            )
         return found[0]
 
     def clean(self):
@@ -237,7 +286,7 @@ class DryRunForm(forms.Form):
         has_order = bool(cleaned.get("order")) or "order" in self.errors
         has_days = cleaned.get("days") is not None or "days" in self.errors
         if not has_order and not has_days:
-            raise ValidationError("Choose an order, or a number of days.")
+            raise ValidationError(gettext("Choose an order, or a number of days."))
         if has_order and has_days:
-            raise ValidationError("Choose an order or a number of days, not both.")
+            raise ValidationError(gettext("Choose an order or a number of days, not both."))
         return cleaned

@@ -6,12 +6,16 @@ and cancel go one order at a time through their services; queue, tag and team al
 write rows of their own, act on all the orders at once (``BATCHED``). Each one leaves an
 ``OrderEvent`` with ``source="automation"`` naming the rule and its version (transitions through
 their own event, the others through an ``automation_*`` event).
+
+A plan's lines (``dry_run``) are only shown, so they are in the reader's language; the lines of
+what was done are kept (a timer's outcome, a reply's record) and stay in English.
 """
 
 from datetime import timedelta
 
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 from django_fsm import can_proceed
 
 from automations.models import QueueEntry, Rule
@@ -32,39 +36,48 @@ POLICIES = ("first_delivered", "all_opted_in")
 def action_problems(rule: Rule, action) -> list[str]:
     """Why ``action`` cannot be saved on ``rule`` (empty when it can)."""
     if not isinstance(action, dict) or action.get("type") not in ACTIONS:
-        return [f"unknown action {action!r}: one of {', '.join(ACTIONS)}"]
+        return [
+            gettext("unknown action %(action)r: one of %(types)s")
+            % {"action": action, "types": ", ".join(ACTIONS)}
+        ]
     kind = action["type"]
     if kind in ("transition", "cancel"):
         name = "cancel" if kind == "cancel" else action.get("name")
         spec = TRANSITIONS_BY_NAME.get(name)
         if spec is None:
-            return [f"unknown transition {name!r}"]
+            return [gettext("unknown transition %(name)r") % {"name": name}]
         sources = ", ".join(spec.sources)
         if (
             rule.status
             and rule.trigger in ("entered_status", "in_status_for")
             and rule.status not in spec.sources
         ):
-            return [f"{name} can never apply to an order in {rule.status} (it applies from {sources})"]
+            return [
+                gettext("%(name)s can never apply to an order in %(status)s (it applies from %(sources)s)")
+                % {"name": name, "status": rule.status, "sources": sources}
+            ]
         if rule.trigger == "shipment_stale" and not set(IN_FLIGHT) & set(spec.sources):
-            return [f"{name} can never apply to an order in flight (it applies from {sources})"]
+            return [
+                gettext("%(name)s can never apply to an order in flight (it applies from %(sources)s)")
+                % {"name": name, "sources": sources}
+            ]
     if kind == "notify":
         event = action.get("event")
         if event not in CUSTOMER_EVENTS:
-            return [f"unknown event {event!r}"]
+            return [gettext("unknown event %(event)r") % {"event": event}]
         own_or_default = Q(store__isnull=True) | Q(store_id=rule.store_id)
         has_template = MessageTemplate.objects.filter(own_or_default, event=event).exists()
         if not has_template:
-            return [f"no template for {event!r}: add one before a rule sends it"]
+            return [gettext("no template for %(event)r: add one before a rule sends it") % {"event": event}]
         if action.get("policy", "first_delivered") not in POLICIES:
-            return [f"channel policy is one of {', '.join(POLICIES)}"]
+            return [gettext("channel policy is one of %(policies)s") % {"policies": ", ".join(POLICIES)}]
         every = action.get("at_most_every_minutes")
         if every is not None and (not isinstance(every, int) or isinstance(every, bool) or every < 1):
-            return ["at_most_every_minutes is a whole number of minutes, 1 or more"]
+            return [gettext("at_most_every_minutes is a whole number of minutes, 1 or more")]
     if kind == "queue" and not str(action.get("reason", "")).strip():
-        return ["putting an order in the queue needs a reason for the agent"]
+        return [gettext("putting an order in the queue needs a reason for the agent")]
     if kind == "tag" and not (action.get("add") or action.get("remove")):
-        return ["a tag action adds or removes a tag"]
+        return [gettext("a tag action adds or removes a tag")]
     return []
 
 
@@ -111,8 +124,10 @@ def _notify(rule, action, order, *, key, dry_run) -> str:
     event, policy = action["event"], action.get("policy", "first_delivered")
     every = action.get("at_most_every_minutes")
     if dry_run:
-        limit = f", at most every {every} min" if every else ""
-        return f"send {event} ({policy.replace('_', ' ')}{limit})"
+        values = {"event": event, "policy": policy.replace("_", " "), "every": every}
+        if every:
+            return gettext("send %(event)s (%(policy)s, at most every %(every)s min)") % values
+        return gettext("send %(event)s (%(policy)s)") % values
     if every:
         # The order's row lock (held by the caller) makes this check and the send one step.
         since = timezone.now() - timedelta(minutes=every)
@@ -134,8 +149,12 @@ def _notify(rule, action, order, *, key, dry_run) -> str:
 def _transition(rule, action, order, *, key, dry_run, name=None, reason="") -> str:
     name = name or action["name"]
     if dry_run:
-        possible = can_proceed(getattr(order, name))
-        return f"apply {name}" if possible else f"{name} not possible from {order.status}: skipped"
+        if can_proceed(getattr(order, name)):
+            return gettext("apply %(name)s") % {"name": name}
+        return gettext("%(name)s not possible from %(status)s: skipped") % {
+            "name": name,
+            "status": order.status,
+        }
     try:
         order_transition(
             order,
@@ -166,10 +185,16 @@ def _queue(rule, action, orders, *, dry_run) -> list[str]:
     for order in orders:
         entry = entries.get(order.pk)
         if entry is not None and priority <= entry.priority:
-            lines.append(f"already queued: {entry.reason}")
+            if dry_run:
+                lines.append(gettext("already queued: %(reason)s") % {"reason": entry.reason})
+            else:
+                lines.append(f"already queued: {entry.reason}")
             continue
         if dry_run:
-            lines.append(f"put in the confirmation queue (priority {priority}): {reason}")
+            lines.append(
+                gettext("put in the confirmation queue (priority %(priority)s): %(reason)s")
+                % {"priority": priority, "reason": reason}
+            )
             continue
         if entry is None:
             entries[order.pk] = QueueEntry(order=order, priority=priority, reason=reason, rule=rule)
@@ -190,7 +215,8 @@ def _queue(rule, action, orders, *, dry_run) -> list[str]:
 def _tag(rule, action, orders, *, dry_run) -> list[str]:
     add, remove = action.get("add"), action.get("remove")
     if dry_run:
-        return [f"tag +{add}" if add else f"tag -{remove}"] * len(orders)
+        line = gettext("tag +%(tag)s") % {"tag": add} if add else gettext("tag -%(tag)s") % {"tag": remove}
+        return [line] * len(orders)
     lines, changed, now = [], [], timezone.now()
     for order in orders:
         tags = [tag for tag in (order.tags or []) if tag != remove]
@@ -209,7 +235,7 @@ def _tag(rule, action, orders, *, dry_run) -> list[str]:
 def _team_alert(rule, action, orders, *, dry_run) -> list[str]:
     text = action.get("text") or rule.name
     if dry_run:
-        return [f"alert the team: {text}"] * len(orders)
+        return [gettext("alert the team: %(text)s") % {"text": text}] * len(orders)
     team_alerts_queue(rule, orders, text)  # posted to the team channel after commit
     _events(rule, "team_alerted", [(order, {"text": text}) for order in orders])
     return [f"team alerted: {text}"] * len(orders)

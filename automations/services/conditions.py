@@ -11,6 +11,7 @@ from datetime import time
 from decimal import Decimal, InvalidOperation
 
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from messaging.events import CUSTOMER_EVENTS
 from messaging.models import Channel, Notification
@@ -56,19 +57,25 @@ def _walk(tree, facts, *, check_only: bool) -> bool:
     if tree in (None, {}):
         return True
     if not isinstance(tree, dict):
-        raise InvalidCondition("a condition is an object")
+        raise InvalidCondition(gettext("a condition is an object"))
     if "all" in tree or "any" in tree:
         combine = "all" if "all" in tree else "any"
         parts = tree[combine]
         if not isinstance(parts, list) or not parts:
-            raise InvalidCondition(f"'{combine}' takes a non-empty list")
+            raise InvalidCondition(gettext("'%(combine)s' takes a non-empty list") % {"combine": combine})
         results = [_walk(part, facts, check_only=check_only) for part in parts]
         return all(results) if combine == "all" else any(results)
     field, op, value = tree.get("field"), tree.get("op"), tree.get("value")
     if field not in FIELDS:
-        raise InvalidCondition(f"unknown field {field!r} (one of {', '.join(FIELDS)})")
+        raise InvalidCondition(
+            gettext("unknown field %(field)r (one of %(fields)s)")
+            % {"field": field, "fields": ", ".join(FIELDS)}
+        )
     if op not in FIELDS[field]:
-        raise InvalidCondition(f"{field} takes {', '.join(FIELDS[field])}, not {op!r}")
+        raise InvalidCondition(
+            gettext("%(field)s takes %(ops)s, not %(op)r")
+            % {"field": field, "ops": ", ".join(FIELDS[field]), "op": op}
+        )
     _check_value(field, op, value)
     return True if check_only else facts.test(field, op, value)
 
@@ -76,14 +83,14 @@ def _walk(tree, facts, *, check_only: bool) -> bool:
 def _check_value(field: str, op: str, value) -> None:
     if op == "between":
         if not (isinstance(value, list) and len(value) == 2):
-            raise InvalidCondition(f"{field} between takes [low, high]")
+            raise InvalidCondition(gettext("%(field)s between takes [low, high]") % {"field": field})
         for part in value:
             _scalar(field, part)
     elif field == "payment_link":
         return
     elif op == "in":
         if not (isinstance(value, list) and value):
-            raise InvalidCondition(f"{field} in takes a non-empty list")
+            raise InvalidCondition(gettext("%(field)s in takes a non-empty list") % {"field": field})
         if field == "status":
             for part in value:
                 _scalar(field, part)
@@ -100,17 +107,28 @@ def _scalar(field: str, value):
         if field == "time_of_day":
             return time.fromisoformat(str(value))
     except (InvalidOperation, ValueError):
-        raise InvalidCondition(f"{field}: {value!r} is not a valid value") from None
+        raise InvalidCondition(
+            gettext("%(field)s: %(value)r is not a valid value") % {"field": field, "value": value}
+        ) from None
     if field == "first_order" and not isinstance(value, bool):
-        raise InvalidCondition("first_order takes true or false")
+        raise InvalidCondition(gettext("first_order takes true or false"))
     if field == "payment_method" and value not in PaymentMethod.values:
-        raise InvalidCondition(f"payment_method is one of {', '.join(PaymentMethod.values)}")
+        raise InvalidCondition(
+            gettext("payment_method is one of %(methods)s") % {"methods": ", ".join(PaymentMethod.values)}
+        )
     if field == "consent" and value not in Channel.values:
-        raise InvalidCondition(f"consent is on one of {', '.join(Channel.values)}")
+        raise InvalidCondition(
+            gettext("consent is on one of %(channels)s") % {"channels": ", ".join(Channel.values)}
+        )
     if field == "status" and value not in OrderStatus.values:
-        raise InvalidCondition(f"status {value!r} is not one of {', '.join(OrderStatus.values)}")
+        raise InvalidCondition(
+            gettext("status %(value)r is not one of %(statuses)s")
+            % {"value": value, "statuses": ", ".join(OrderStatus.values)}
+        )
     if field == "told" and value not in CUSTOMER_EVENTS:
-        raise InvalidCondition(f"told: {value!r} is not an event customers are told")
+        raise InvalidCondition(
+            gettext("told: %(value)r is not an event customers are told") % {"value": value}
+        )
     return value
 
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from automations.models import Rule, Timer, Trigger
 from automations.services.actions import action_apply_many, action_problems
@@ -30,14 +31,14 @@ def rule_problems(rule: Rule) -> list[str]:
     """Why ``rule`` cannot be saved (empty when it can)."""
     problems = []
     if rule.trigger in (Trigger.ENTERED_STATUS, Trigger.IN_STATUS_FOR) and not rule.status:
-        problems.append("this trigger needs a status")
+        problems.append(gettext("this trigger needs a status"))
     if rule.trigger in TIMER_TRIGGERS and not rule.delay_minutes:
-        problems.append("this trigger needs a delay in minutes")
+        problems.append(gettext("this trigger needs a delay in minutes"))
     if rule.trigger in REPLY_TRIGGERS and rule.intent not in REPLY_INTENTS:
-        problems.append("a reply rule needs the intent: confirm, cancel or unclear")
+        problems.append(gettext("a reply rule needs the intent: confirm, cancel or unclear"))
     problems += condition_problems(rule.conditions)
     if not isinstance(rule.actions, list) or not rule.actions:
-        problems.append("a rule needs at least one action")
+        problems.append(gettext("a rule needs at least one action"))
     else:
         for action in rule.actions:
             problems += action_problems(rule, action)

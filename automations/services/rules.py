@@ -18,6 +18,8 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext_lazy as _
 
 from automations.models import Rule, RuleRevision, Trigger
 from automations.services.actions import action_problems
@@ -37,12 +39,14 @@ SNAPSHOT_FIELDS = (
     "conditions",
     "actions",
 )
-# rule_problems' own messages about the trigger's settings, and the form field each one is about.
+# rule_problems' own messages about the trigger's settings (in English, as rule_problems marks
+# them: each problem is compared in the language it was written in), and the form field each one
+# is about.
 TRIGGER_PROBLEM_FIELDS = {
-    "this trigger needs a status": "status",
-    "this trigger needs a delay in minutes": "delay_minutes",
-    "a reply rule needs the intent": "intent",
-    "a rule needs at least one action": "actions",
+    gettext_noop("this trigger needs a status"): "status",
+    gettext_noop("this trigger needs a delay in minutes"): "delay_minutes",
+    gettext_noop("a reply rule needs the intent: confirm, cancel or unclear"): "intent",
+    gettext_noop("a rule needs at least one action"): "actions",
 }
 MAX_DRY_RUN_DAYS = 90
 DRY_RUN_LIMIT = 300  # orders planned per dry run; a page of a few hundred is what a person reads
@@ -70,18 +74,21 @@ def rule_problems_by_field(rule: Rule) -> dict[str, list[str]]:
         for number, action in enumerate(rule.actions, start=1):
             kind = action.get("type") if isinstance(action, dict) else None
             for problem in action_problems(rule, action):
-                action_of.setdefault(problem, f"action {number}" + (f" ({kind})" if kind else ""))
+                if kind:
+                    place = gettext("action %(number)s (%(type)s)") % {"number": number, "type": kind}
+                else:
+                    place = gettext("action %(number)s") % {"number": number}
+                action_of.setdefault(problem, place)
+    trigger_fields = {gettext(message): name for message, name in TRIGGER_PROBLEM_FIELDS.items()}
     by_field: dict[str, list[str]] = {}
     for problem in problems:
         if problem in action_of:
-            field, problem = "actions", f"{action_of[problem]}: {problem}"
+            field = "actions"
+            problem = gettext("%(action)s: %(problem)s") % {"action": action_of[problem], "problem": problem}
         elif problem in in_conditions:
             field = "conditions"
         else:
-            field = next(
-                (name for start, name in TRIGGER_PROBLEM_FIELDS.items() if problem.startswith(start)),
-                NON_FIELD_ERRORS,
-            )
+            field = trigger_fields.get(problem, NON_FIELD_ERRORS)
         by_field.setdefault(field, []).append(problem)
     return by_field
 
@@ -98,13 +105,16 @@ def rule_save(rule: Rule, *, actor, expected_version: int | None = None) -> Rule
             current = Rule.objects.select_for_update().filter(pk=rule.pk).first()
         if current is not None and expected_version is not None and current.version != expected_version:
             raise ValidationError(
-                f"This rule was changed since you opened it (it is now version {current.version}). "
-                "Reload it and make your change again.",
+                _(
+                    "This rule was changed since you opened it (it is now version %(version)s). "
+                    "Reload it and make your change again."
+                ),
                 code="stale",
+                params={"version": current.version},
             )
         if current is not None and current.store_id != rule.store_id:
             raise ValidationError(
-                {"store": ["A rule stays with its store: add a new rule to the other store."]}
+                {"store": [_("A rule stays with its store: add a new rule to the other store.")]}
             )
         before = rule_snapshot(current) if current is not None else None
         after = rule_snapshot(rule)
@@ -152,10 +162,10 @@ ACTS, CONDITIONS_FAIL, NOT_IN_STATUS, NOT_IN_FLIGHT = (
     "not_in_flight",
 )
 OUTCOMES = {
-    ACTS: "would act",
-    CONDITIONS_FAIL: "conditions do not hold",
-    NOT_IN_STATUS: "not in the rule's status",
-    NOT_IN_FLIGHT: "not on its way (no shipment to go stale)",
+    ACTS: _("would act"),
+    CONDITIONS_FAIL: _("conditions do not hold"),
+    NOT_IN_STATUS: _("not in the rule's status"),
+    NOT_IN_FLIGHT: _("not on its way (no shipment to go stale)"),
 }
 
 
