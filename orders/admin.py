@@ -16,6 +16,8 @@ from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 from orders.admin_scoping import StoreScopedAdmin, StoreScopedInline
 from orders.errors import OrderTransitionError
@@ -126,7 +128,11 @@ class CustomerAdminForm(forms.ModelForm):
         # checked by the form itself; catch the clash here rather than as a database error.
         phone = normalize_phone(phone_raw, store.default_phone_region)
         if phone and Customer.objects.filter(store=store, phone=phone).exclude(pk=self.instance.pk).exists():
-            self.add_error("phone_raw", f"Another customer of {store} already has the number {phone}.")
+            self.add_error(
+                "phone_raw",
+                gettext("Another customer of %(store)s already has the number %(phone)s.")
+                % {"store": store, "phone": phone},
+            )
         return cleaned
 
 
@@ -134,11 +140,11 @@ class PhoneReadableFilter(admin.SimpleListFilter):
     """Customers whose number could not be read (kept as typed): nobody can text or call them
     until someone fixes it."""
 
-    title = "phone"
+    title = _("phone")
     parameter_name = "phone"
 
     def lookups(self, request, model_admin):
-        return [("unreadable", "Unreadable (kept as typed)"), ("missing", "None given")]
+        return [("unreadable", _("Unreadable (kept as typed)")), ("missing", _("None given"))]
 
     def queryset(self, request, queryset):
         if self.value() == "unreadable":
@@ -159,9 +165,9 @@ class CustomerAdmin(StoreScopedAdmin, PhoneSearchMixin, admin.ModelAdmin):
     fields = ["store", "name", "phone_raw", "phone_e164", "email", "language", "created_at", "updated_at"]
     readonly_fields = ["phone_e164", "created_at", "updated_at"]
 
-    @admin.display(description="phone (E.164)", ordering="phone")
+    @admin.display(description=_("phone (E.164)"), ordering="phone")
     def phone_e164(self, obj):
-        return obj.phone or "invalid number"
+        return obj.phone or gettext("invalid number")
 
     def get_readonly_fields(self, request, obj=None):
         readonly = list(super().get_readonly_fields(request, obj))
@@ -177,7 +183,7 @@ class OrderItemInline(StoreScopedInline, admin.TabularInline):
     readonly_fields = ["line_total"]
     extra = 0
 
-    @admin.display(description="line total")
+    @admin.display(description=_("line total"))
     def line_total(self, obj):
         return obj.line_total if obj.pk else "-"
 
@@ -186,8 +192,8 @@ class OrderEventInline(StoreScopedInline, ReadOnlyAdminMixin, admin.TabularInlin
     """The status timeline. The audit trail is append-only: nothing here can be added or changed."""
 
     model = OrderEvent
-    verbose_name = "timeline event"
-    verbose_name_plural = "timeline"
+    verbose_name = _("timeline event")
+    verbose_name_plural = _("timeline")
     fields = readonly_fields = ("when", "type", "from_to", "source", "actor", "reason")
     extra = 0
     can_delete = False
@@ -195,11 +201,11 @@ class OrderEventInline(StoreScopedInline, ReadOnlyAdminMixin, admin.TabularInlin
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("actor")
 
-    @admin.display(description="when")
+    @admin.display(description=_("when"))
     def when(self, event):
         return admin_datetime(event.created_at)
 
-    @admin.display(description="from → to")
+    @admin.display(description=_("from → to"))
     def from_to(self, event):
         if not (event.from_status or event.to_status):
             return "-"  # an event that changed no status (a rule's message, a note)
@@ -212,7 +218,11 @@ class OrderAdminForm(forms.ModelForm):
         cleaned = super().clean()
         store, customer = cleaned.get("store"), cleaned.get("customer")
         if store is not None and customer is not None and customer.store_id != store.pk:
-            self.add_error("customer", f"{customer} is a customer of {customer.store}, not of {store}.")
+            self.add_error(
+                "customer",
+                gettext("%(customer)s is a customer of %(customer_store)s, not of %(store)s.")
+                % {"customer": customer, "customer_store": customer.store, "store": store},
+            )
         return cleaned
 
 
@@ -228,16 +238,19 @@ class OrderAdmin(StoreScopedAdmin, PhoneSearchMixin, admin.ModelAdmin):
     list_display_links = ["order_column"]
     list_filter = ["status", "store", "payment_method", ("placed_at", admin.DateFieldListFilter)]
     search_fields = ["number", "external_id", "customer__name", "customer__phone", "customer__email"]
-    search_help_text = "Order number, store order id, customer name, phone (as typed) or e-mail."
+    search_help_text = _("Order number, store order id, customer name, phone (as typed) or e-mail.")
     date_hierarchy = "placed_at"
     autocomplete_fields = ["customer"]
     inlines = [OrderItemInline, OrderEventInline]
     fieldsets = [
         (None, {"fields": ["store", "number", "external_id", "customer", "placed_at"]}),
-        ("Status", {"fields": ["status", "status_version", "status_changed_at"]}),
-        ("Payment", {"fields": ["payment_method", "currency", "total_amount", "cod_amount"]}),
-        ("Delivery", {"fields": ["shipping_address", "shipping_city", "notes", "tags"]}),
-        ("Record", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
+        (_("Status"), {"fields": ["status", "status_version", "status_changed_at"]}),
+        (_("Payment"), {"fields": ["payment_method", "currency", "total_amount", "cod_amount"]}),
+        (_("Delivery"), {"fields": ["shipping_address", "shipping_city", "notes", "tags"]}),
+        (
+            pgettext_lazy("admin section: when the row was made and last changed", "Record"),
+            {"fields": ["created_at", "updated_at"], "classes": ["collapse"]},
+        ),
     ]
     # Status is written only by order_transition (the buttons): never an editable field.
     readonly_fields = ["status", "status_version", "status_changed_at", "created_at", "updated_at"]
@@ -258,11 +271,11 @@ class OrderAdmin(StoreScopedAdmin, PhoneSearchMixin, admin.ModelAdmin):
         ordering = self.get_ordering(request)
         return queryset.order_by(*ordering) if ordering else queryset
 
-    @admin.display(description="order", ordering="number")
+    @admin.display(description=_("order"), ordering="number")
     def order_column(self, order):
         return format_html('{}<br><small class="order-store">{}</small>', order.number, order.store.name)
 
-    @admin.display(description="customer", ordering="customer__name")
+    @admin.display(description=_("customer"), ordering="customer__name")
     def customer_column(self, order):
         customer = order.customer
         return format_html(
@@ -271,11 +284,11 @@ class OrderAdmin(StoreScopedAdmin, PhoneSearchMixin, admin.ModelAdmin):
             customer.phone or customer.phone_raw,
         )
 
-    @admin.display(description="payment", ordering="payment_method")
+    @admin.display(description=_("payment"), ordering="payment_method")
     def payment(self, order):
         return order.get_payment_method_display()
 
-    @admin.display(description="total", ordering="total_amount")
+    @admin.display(description=_("total"), ordering="total_amount")
     def total(self, order):
         return format_html(
             '<span style="white-space:nowrap">{} {}</span>',
@@ -283,11 +296,11 @@ class OrderAdmin(StoreScopedAdmin, PhoneSearchMixin, admin.ModelAdmin):
             order.currency,
         )
 
-    @admin.display(description="status", ordering="status")
+    @admin.display(description=_("status"), ordering="status")
     def status_badge(self, order):
         return status_badge(order)
 
-    @admin.display(description="placed", ordering="placed_at")
+    @admin.display(description=_("placed"), ordering="placed_at")
     def placed(self, order):
         return admin_datetime(order.placed_at)
 
@@ -369,9 +382,13 @@ class OrderAdmin(StoreScopedAdmin, PhoneSearchMixin, admin.ModelAdmin):
                 expected_status=request.POST.get("expected_status") or None,
             )
         except OrderTransitionError as err:
-            messages.error(request, str(err))
+            messages.error(request, err.user_message())
         else:
-            messages.success(request, f"Order {order.number} is now {order.get_status_display().lower()}.")
+            messages.success(
+                request,
+                gettext("Order %(number)s is now %(status)s.")
+                % {"number": order.number, "status": order.get_status_display().lower()},
+            )
 
         change_url = reverse(f"{self.admin_site.name}:orders_order_change", args=[quote(order.pk)])
         return HttpResponseRedirect(change_url)

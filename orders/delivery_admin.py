@@ -18,6 +18,8 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
+from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 from orders.admin import AMBER, BLUE, GREEN, GREY, INDIGO, RED, ReadOnlyAdminMixin
 from orders.admin_scoping import StoreScopedAdmin
@@ -79,13 +81,13 @@ class StoreDeliveryAdmin(StoreScopedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin)
     list_filter = ["platform", "topic", "status", "store"]
     list_select_related = ["store", "order"]
     search_fields = ["idempotency_key", "order__number"]
-    search_help_text = "The platform's delivery or event id, or an order number."
+    search_help_text = _("The platform's delivery or event id, or an order number.")
     date_hierarchy = "received_at"
     actions = ["retry_deliveries"]
     fieldsets = [
         (None, {"fields": ["store", "platform", "topic", "idempotency_key", "received_at"]}),
         (
-            "Processing",
+            pgettext_lazy("store delivery", "Processing"),
             {
                 "fields": [
                     "status_badge",
@@ -99,7 +101,7 @@ class StoreDeliveryAdmin(StoreScopedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin)
                 ]
             },
         ),
-        ("As received", {"fields": ["headers_block", "raw_body"]}),
+        (_("As received"), {"fields": ["headers_block", "raw_body"]}),
     ]
     readonly_fields = [name for _, options in fieldsets for name in options["fields"]]
 
@@ -108,30 +110,34 @@ class StoreDeliveryAdmin(StoreScopedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin)
         return super().get_queryset(request).defer("body", "headers", "error_trace")
 
     # --- columns and panels --------------------------------------------------------------
-    @admin.display(description="status", ordering="status")
+    @admin.display(description=_("status"), ordering="status")
     def status_badge(self, delivery: StoreDelivery):
         return delivery_status_badge(delivery)
 
-    @admin.display(description="order", ordering="order__number")
+    @admin.display(description=_("order"), ordering="order__number")
     def order_link(self, delivery: StoreDelivery):
         if delivery.order_id is None:
             return "—"
         url = reverse(f"{self.admin_site.name}:orders_order_change", args=[quote(delivery.order_id)])
         return format_html('<a href="{}">{}</a>', url, delivery.order.number)
 
-    @admin.display(description="next retry", ordering="next_attempt_at")
+    @admin.display(description=_("next retry"), ordering="next_attempt_at")
     def next_retry(self, delivery: StoreDelivery):
         if delivery.status != D.RETRYING or delivery.next_attempt_at is None:
             return "—"
         when = date_format(timezone.localtime(delivery.next_attempt_at), "DATETIME_FORMAT")
-        return f"{when} (attempt {delivery.attempts + 1} of {MAX_ATTEMPTS})"
+        return gettext("%(when)s (attempt %(attempt)s of %(max_attempts)s)") % {
+            "when": when,
+            "attempt": delivery.attempts + 1,
+            "max_attempts": MAX_ATTEMPTS,
+        }
 
-    @admin.display(description="note")
+    @admin.display(description=_("note"))
     def short_note(self, delivery: StoreDelivery):
         text = delivery.error or "; ".join(str(note) for note in delivery.notes or [])
         return Truncator(text).chars(80) if text else ""
 
-    @admin.display(description="notes")
+    @admin.display(description=_("notes"))
     def notes_list(self, delivery: StoreDelivery):
         if not delivery.notes:
             return "—"
@@ -140,15 +146,15 @@ class StoreDeliveryAdmin(StoreScopedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin)
             format_html_join("", "<li>{}</li>", ((str(note),) for note in delivery.notes)),
         )
 
-    @admin.display(description="stack trace")
+    @admin.display(description=_("stack trace"))
     def trace(self, delivery: StoreDelivery):
         return preformatted(delivery.error_trace, "delivery-trace") if delivery.error_trace else "—"
 
-    @admin.display(description="headers")
+    @admin.display(description=_("headers"))
     def headers_block(self, delivery: StoreDelivery):
         return preformatted(json.dumps(delivery.headers, indent=2, ensure_ascii=False), "delivery-headers")
 
-    @admin.display(description="body")
+    @admin.display(description=_("body"))
     def raw_body(self, delivery: StoreDelivery):
         return preformatted(body_as_text(delivery.body), "delivery-body")
 
@@ -157,7 +163,7 @@ class StoreDeliveryAdmin(StoreScopedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin)
         return request.user.has_perm(RETRY_PERMISSION)
 
     @admin.action(
-        description="Retry the selected failed, flagged or retrying deliveries now", permissions=["retry"]
+        description=_("Retry the selected failed, flagged or retrying deliveries now"), permissions=["retry"]
     )
     def retry_deliveries(self, request, queryset):
         self.retry_and_report(request, list(queryset.order_by("pk")))
@@ -167,13 +173,18 @@ class StoreDeliveryAdmin(StoreScopedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin)
         for delivery in deliveries:
             (retried if store_delivery_retry(delivery, actor=request.user) else skipped).append(delivery)
         if retried:
+            queued = ", ".join(f"#{d.pk}" for d in retried)
             self.message_user(
-                request, f"Queued again: {', '.join(f'#{d.pk}' for d in retried)}.", messages.SUCCESS
+                request,
+                gettext("Queued again: %(deliveries)s.") % {"deliveries": queued},
+                messages.SUCCESS,
             )
         if skipped:
             listed = ", ".join(f"#{d.pk} ({d.status})" for d in skipped)
             self.message_user(
-                request, f"Skipped, not failed, flagged or retrying: {listed}.", messages.WARNING
+                request,
+                gettext("Skipped, not failed, flagged or retrying: %(deliveries)s.") % {"deliveries": listed},
+                messages.WARNING,
             )
 
     def get_urls(self):

@@ -1,6 +1,7 @@
 """Admin forms for stores: the platform's signing secret (write-only) and the COD gateway names."""
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from orders.models import Store
 
@@ -29,20 +30,20 @@ class LinesField(forms.CharField):
 class StoreAdminForm(forms.ModelForm):
     # No Meta: the admin builds it from StoreAdmin's fieldsets.
     new_platform_secret = forms.CharField(
-        label="Platform signing secret (leave blank to keep)",
+        label=_("Platform signing secret (leave blank to keep)"),
         required=False,
         max_length=Store._meta.get_field("platform_secret").max_length,
         # Never rendered back, not even after a failed save of the rest of the form.
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text=(
+        help_text=_(
             "Shopify: the app's client secret (or the signing secret shown under Settings → "
             "Notifications → Webhooks). YouCan: the app's client secret. Stored, never shown again."
         ),
     )
     cod_gateway_names = LinesField(
-        label="COD gateway names",
+        label=_("COD gateway names"),
         required=False,
-        help_text=(
+        help_text=_(
             "One per line. A payment gateway whose name contains one of these (any case) "
             "means cash on delivery."
         ),

@@ -5,6 +5,7 @@ from urllib.parse import quote
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
 from timezone_field import TimeZoneField
 
@@ -28,16 +29,23 @@ class Store(models.Model):
         SHOPIFY = "shopify", "Shopify"
         WOOCOMMERCE = "woocommerce", "WooCommerce"
         YOUCAN = "youcan", "YouCan"
-        CUSTOM = "custom", "Custom / API"
+        CUSTOM = "custom", _("Custom / API")
 
-    name = models.CharField(max_length=200)
-    slug = models.SlugField(unique=True)
-    platform = models.CharField(max_length=20, choices=Platform.choices, default=Platform.CUSTOM)
-    currency = models.CharField(max_length=3, default="MAD", help_text="ISO 4217 code, e.g. MAD")
-    default_phone_region = models.CharField(
-        max_length=2, default="MA", help_text="ISO 3166 country used to read local phone numbers"
+    name = models.CharField(_("name"), max_length=200)
+    slug = models.SlugField(_("slug"), unique=True)
+    platform = models.CharField(
+        _("platform"), max_length=20, choices=Platform.choices, default=Platform.CUSTOM
     )
-    time_zone = TimeZoneField(default="Africa/Casablanca")
+    currency = models.CharField(
+        _("currency"), max_length=3, default="MAD", help_text=_("ISO 4217 code, e.g. MAD")
+    )
+    default_phone_region = models.CharField(
+        _("default phone region"),
+        max_length=2,
+        default="MA",
+        help_text=_("ISO 3166 country used to read local phone numbers"),
+    )
+    time_zone = TimeZoneField(_("time zone"), default="Africa/Casablanca")
     # Livra's secret for this store's webhooks (WooCommerce, generic JSON): shown once when made or
     # rotated (orders.services.stores), never rendered again nor logged. The previous one keeps
     # working for a grace period after a rotation, while the store updates its side.
@@ -48,30 +56,38 @@ class Store(models.Model):
     # YouCan's): entered in admin, write-only there, never logged.
     platform_secret = models.CharField(max_length=256, blank=True, editable=False)
     shop_domain = models.CharField(
+        _("shop domain"),
         max_length=255,
         blank=True,
-        help_text="Shopify: the shop's myshopify.com domain, checked on every delivery",
+        help_text=_("Shopify: the shop's myshopify.com domain, checked on every delivery"),
     )
     cod_gateway_names = models.JSONField(
+        _("COD gateway names"),
         default=default_cod_gateway_names,
         blank=True,
-        help_text="Payment gateway names that mean cash on delivery (case-insensitive, whole words)",
+        help_text=_("Payment gateway names that mean cash on delivery (case-insensitive, whole words)"),
     )
     payment_link_url = models.URLField(
+        _("payment link URL"),
         max_length=500,
         blank=True,
-        help_text="Where a customer can pay an order online, with {order_number} where its number goes "
-        "(e.g. https://pay.example.ma/o/{order_number}); a failed delivery then offers it",
+        help_text=_(
+            "Where a customer can pay an order online, with {order_number} where its number goes "
+            "(e.g. https://pay.example.ma/o/{order_number}); a failed delivery then offers it"
+        ),
     )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
+        verbose_name=_("members"),
         blank=True,
         related_name="stores",
-        help_text="Users who work on this store (API tokens are scoped to these stores)",
+        help_text=_("Users who work on this store (API tokens are scoped to these stores)"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("store")
+        verbose_name_plural = _("stores")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -90,20 +106,29 @@ class Customer(models.Model):
         FRENCH = "fr", "Français"
         ARABIC = "ar", "العربية"
 
-    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="customers")
-    name = models.CharField(max_length=200)
-    phone_raw = models.CharField("phone as given", max_length=40, blank=True)
-    # E.164, derived from phone_raw with the store's region; empty when the number is invalid.
-    phone = models.CharField(max_length=20, blank=True, db_index=True, editable=False)
-    email = models.EmailField(blank=True, db_index=True)
-    language = models.CharField(max_length=2, choices=Language.choices, default=Language.FRENCH)
-    preferred_channel = models.CharField(
-        max_length=20, blank=True, help_text="Tried first when the customer has consent there, e.g. whatsapp"
+    store = models.ForeignKey(
+        Store, verbose_name=_("store"), on_delete=models.PROTECT, related_name="customers"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    name = models.CharField(_("name"), max_length=200)
+    phone_raw = models.CharField(_("phone as given"), max_length=40, blank=True)
+    # E.164, derived from phone_raw with the store's region; empty when the number is invalid.
+    phone = models.CharField(_("phone"), max_length=20, blank=True, db_index=True, editable=False)
+    email = models.EmailField(_("email"), blank=True, db_index=True)
+    language = models.CharField(
+        _("language"), max_length=2, choices=Language.choices, default=Language.FRENCH
+    )
+    preferred_channel = models.CharField(
+        _("preferred channel"),
+        max_length=20,
+        blank=True,
+        help_text=_("Tried first when the customer has consent there, e.g. whatsapp"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
         constraints = [
             models.UniqueConstraint(
                 fields=["store", "phone"],
@@ -131,34 +156,48 @@ def _transition(name: str):
 
 
 class Order(ConcurrentTransitionMixin, models.Model):
-    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="orders")
-    external_id = models.CharField(max_length=100, help_text="The order's id on the store platform")
-    number = models.CharField("order number", max_length=50, help_text="What the customer sees, e.g. #1042")
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
-    payment_method = models.CharField(max_length=10, choices=PaymentMethod.choices)
-    currency = models.CharField(max_length=3)
-    total_amount = models.DecimalField(**MONEY)
-    cod_amount = models.DecimalField(
-        "amount to collect", **MONEY, default=Decimal("0"), help_text="Cash the courier collects (COD)"
+    store = models.ForeignKey(Store, verbose_name=_("store"), on_delete=models.PROTECT, related_name="orders")
+    external_id = models.CharField(
+        _("external id"), max_length=100, help_text=_("The order's id on the store platform")
     )
-    shipping_address = models.TextField(blank=True)
-    shipping_city = models.CharField(max_length=100, blank=True, db_index=True)
-    notes = models.TextField(blank=True)
-    tags = models.JSONField(default=list, blank=True)
+    number = models.CharField(
+        _("order number"), max_length=50, help_text=_("What the customer sees, e.g. #1042")
+    )
+    customer = models.ForeignKey(
+        Customer, verbose_name=_("customer"), on_delete=models.PROTECT, related_name="orders"
+    )
+    payment_method = models.CharField(_("payment method"), max_length=10, choices=PaymentMethod.choices)
+    currency = models.CharField(_("currency"), max_length=3)
+    total_amount = models.DecimalField(_("total amount"), **MONEY)
+    cod_amount = models.DecimalField(
+        _("amount to collect"), **MONEY, default=Decimal("0"), help_text=_("Cash the courier collects (COD)")
+    )
+    shipping_address = models.TextField(_("shipping address"), blank=True)
+    shipping_city = models.CharField(_("shipping city"), max_length=100, blank=True, db_index=True)
+    notes = models.TextField(_("notes"), blank=True)
+    tags = models.JSONField(_("tags"), default=list, blank=True)
 
     # Written only by orders.services.order_transition (protected: plain assignment raises).
-    status = FSMField(choices=OrderStatus.choices, default=OrderStatus.PLACED, protected=True, db_index=True)
+    status = FSMField(
+        _("status"), choices=OrderStatus.choices, default=OrderStatus.PLACED, protected=True, db_index=True
+    )
     # Bumped by every transition: orders the audit trail and keys what a transition causes.
-    status_version = models.PositiveIntegerField(default=0, editable=False)
-    status_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    status_version = models.PositiveIntegerField(_("status version"), default=0, editable=False)
+    status_changed_at = models.DateTimeField(_("status changed at"), null=True, blank=True, editable=False)
 
-    placed_at = models.DateTimeField(db_index=True, help_text="When the customer placed it on the store")
+    placed_at = models.DateTimeField(
+        _("placed at"), db_index=True, help_text=_("When the customer placed it on the store")
+    )
     # The platform's updated_at of the newest update applied: an older delivery changes nothing.
-    external_updated_at = models.DateTimeField(null=True, blank=True, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    external_updated_at = models.DateTimeField(
+        _("external updated at"), null=True, blank=True, editable=False
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
         ordering = ["-placed_at", "-id"]
         constraints = [
             models.UniqueConstraint(
@@ -243,11 +282,15 @@ class Order(ConcurrentTransitionMixin, models.Model):
 
 
 class OrderItem(models.Model):
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items")
-    sku = models.CharField(max_length=100, blank=True)
-    title = models.CharField(max_length=300)
-    quantity = models.PositiveIntegerField(default=1)
-    unit_price = models.DecimalField(**MONEY)
+    order = models.ForeignKey(Order, verbose_name=_("order"), on_delete=models.CASCADE, related_name="items")
+    sku = models.CharField(_("SKU"), max_length=100, blank=True)
+    title = models.CharField(_("title"), max_length=300)
+    quantity = models.PositiveIntegerField(_("quantity"), default=1)
+    unit_price = models.DecimalField(_("unit price"), **MONEY)
+
+    class Meta:
+        verbose_name = _("order item")
+        verbose_name_plural = _("order items")
 
     def __str__(self) -> str:
         return f"{self.quantity} × {self.title}"
@@ -261,29 +304,36 @@ class OrderEvent(models.Model):
     """Append-only audit trail: one row per status change (and, later, per notable fact)."""
 
     class Source(models.TextChoices):
-        STORE = "store", "Store"
-        CARRIER = "carrier", "Carrier"
-        AGENT = "agent", "Agent"
-        CUSTOMER = "customer", "Customer"
-        AUTOMATION = "automation", "Automation"
-        SYSTEM = "system", "System"
+        STORE = "store", _("Store")
+        CARRIER = "carrier", _("Carrier")
+        AGENT = "agent", _("Agent")
+        CUSTOMER = "customer", _("Customer")
+        AUTOMATION = "automation", _("Automation")
+        SYSTEM = "system", _("System")
 
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
-    type = models.CharField(max_length=50, help_text="What happened, in the past tense")
-    transition = models.CharField(max_length=50, blank=True)
-    from_status = models.CharField(max_length=30, choices=OrderStatus.choices, blank=True)
-    to_status = models.CharField(max_length=30, choices=OrderStatus.choices, blank=True)
-    status_version = models.PositiveIntegerField(null=True, blank=True)
-    source = models.CharField(max_length=20, choices=Source.choices)
+    order = models.ForeignKey(Order, verbose_name=_("order"), on_delete=models.CASCADE, related_name="events")
+    type = models.CharField(_("type"), max_length=50, help_text=_("What happened, in the past tense"))
+    transition = models.CharField(_("transition"), max_length=50, blank=True)
+    from_status = models.CharField(_("from status"), max_length=30, choices=OrderStatus.choices, blank=True)
+    to_status = models.CharField(_("to status"), max_length=30, choices=OrderStatus.choices, blank=True)
+    status_version = models.PositiveIntegerField(_("status version"), null=True, blank=True)
+    source = models.CharField(_("source"), max_length=20, choices=Source.choices)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("actor"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
-    reason = models.TextField(blank=True)
-    payload = models.JSONField(default=dict, blank=True)
-    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    reason = models.TextField(_("reason"), blank=True)
+    payload = models.JSONField(_("payload"), default=dict, blank=True)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=200, null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
 
     class Meta:
+        verbose_name = _("order event")
+        verbose_name_plural = _("order events")
         ordering = ["created_at", "id"]
         constraints = [
             # Two events can never claim the same status change of one order.
@@ -311,34 +361,48 @@ class StoreDelivery(models.Model):
     """
 
     class Status(models.TextChoices):
-        RECEIVED = "received", "Received, not processed yet"
-        PROCESSED = "processed", "Processed"
-        SKIPPED = "skipped", "Nothing to do (older than what Livra has)"
-        FLAGGED = "flagged", "Flagged for a human"
-        RETRYING = "retrying", "Failed, to be retried automatically"
-        FAILED = "failed", "Failed (can be retried)"
+        RECEIVED = "received", _("Received, not processed yet")
+        PROCESSED = "processed", _("Processed")
+        SKIPPED = "skipped", _("Nothing to do (older than what Livra has)")
+        FLAGGED = "flagged", _("Flagged for a human")
+        RETRYING = "retrying", _("Failed, to be retried automatically")
+        FAILED = "failed", _("Failed (can be retried)")
 
-    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="deliveries")
-    platform = models.CharField(max_length=20)
-    topic = models.CharField(max_length=100, blank=True)
-    idempotency_key = models.CharField(max_length=200)
-    headers = models.JSONField(default=dict, help_text="The headers that matter, signature excluded")
-    body = models.BinaryField(help_text="The body exactly as received")
-    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RECEIVED, db_index=True)
-    order = models.ForeignKey(
-        Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
+    store = models.ForeignKey(
+        Store, verbose_name=_("store"), on_delete=models.PROTECT, related_name="deliveries"
     )
-    notes = models.JSONField(default=list, blank=True, help_text="What processing noticed (flags, skips)")
-    error = models.TextField(blank=True)
-    error_trace = models.TextField(blank=True)
-    attempts = models.PositiveIntegerField(default=0)
+    platform = models.CharField(_("platform"), max_length=20)
+    topic = models.CharField(_("topic"), max_length=100, blank=True)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=200)
+    headers = models.JSONField(
+        _("headers"), default=dict, help_text=_("The headers that matter, signature excluded")
+    )
+    body = models.BinaryField(_("body"), help_text=_("The body exactly as received"))
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True, db_index=True)
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.RECEIVED, db_index=True
+    )
+    order = models.ForeignKey(
+        Order,
+        verbose_name=_("order"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="deliveries",
+    )
+    notes = models.JSONField(
+        _("notes"), default=list, blank=True, help_text=_("What processing noticed (flags, skips)")
+    )
+    error = models.TextField(_("error"), blank=True)
+    error_trace = models.TextField(_("error trace"), blank=True)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
     # When a "retrying" delivery is due again (orders.services.ingest's backoff); empty otherwise.
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    processed_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
+    processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
 
     class Meta:
-        verbose_name_plural = "store deliveries"
+        verbose_name = _("store delivery")
+        verbose_name_plural = _("store deliveries")
         ordering = ["-received_at", "-id"]
         constraints = [
             models.UniqueConstraint(
@@ -363,8 +427,12 @@ class Wakeup(models.Model):
     """A drain task has been asked for and has not started yet (``orders.wakeups``): one row per
     drain, so that a burst of commits publishes one task, not one each."""
 
-    name = models.CharField(primary_key=True, max_length=100)
-    requested_at = models.DateTimeField()
+    name = models.CharField(_("name"), primary_key=True, max_length=100)
+    requested_at = models.DateTimeField(_("requested at"))
+
+    class Meta:
+        verbose_name = _("wakeup")
+        verbose_name_plural = _("wakeups")
 
     def __str__(self) -> str:
         return f"{self.name} requested at {self.requested_at:%H:%M:%S}"

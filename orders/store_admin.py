@@ -20,6 +20,8 @@ from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from orders.admin_scoping import StoreScopedAdmin
 from orders.forms import StoreAdminForm
@@ -40,24 +42,26 @@ PLATFORM_LABELS = {
     "shopify": "Shopify",
     "woocommerce": "WooCommerce",
     "youcan": "YouCan",
-    "generic": "Generic JSON",
+    "generic": _("Generic JSON"),
 }
 WHERE_TO_PASTE = {
-    "shopify": "Shopify admin → Settings → Notifications → Webhooks (or the app's webhook subscriptions).",
-    "youcan": "The YouCan app's webhook subscriptions.",
-    "woocommerce": "WooCommerce → Settings → Advanced → Webhooks (delivery URL; Livra's secret as Secret).",
-    "generic": "Your system's webhook settings.",
+    "shopify": _("Shopify admin → Settings → Notifications → Webhooks (or the app's webhook subscriptions)."),
+    "youcan": _("The YouCan app's webhook subscriptions."),
+    "woocommerce": _(
+        "WooCommerce → Settings → Advanced → Webhooks (delivery URL; Livra's secret as Secret)."
+    ),
+    "generic": _("Your system's webhook settings."),
 }
 GRACE_HOURS = int(ROTATION_GRACE.total_seconds() // 3600)
 # The generic source's scheme (orders/platforms/generic.py).
 GENERIC_HEADERS = (
     (
         "X-Livra-Signature",
-        'lowercase hex HMAC-SHA256 of "<timestamp>." followed by the raw body, keyed with Livra\'s secret',
+        _('lowercase hex HMAC-SHA256 of "<timestamp>." followed by the raw body, keyed with Livra\'s secret'),
     ),
-    ("X-Livra-Timestamp", "the <timestamp> signed, in Unix seconds; refused when more than 5 minutes off"),
-    ("X-Livra-Event-Id", "your id for the event, the same on every retry of it"),
-    ("X-Livra-Topic", "order.created, order.updated, order.cancelled or order.shipped"),
+    ("X-Livra-Timestamp", _("the <timestamp> signed, in Unix seconds; refused when more than 5 minutes off")),
+    ("X-Livra-Event-Id", _("your id for the event, the same on every retry of it")),
+    ("X-Livra-Topic", _("order.created, order.updated, order.cancelled or order.shipped")),
 )
 
 
@@ -126,21 +130,21 @@ class StoreAdmin(StoreScopedAdmin, admin.ModelAdmin):
             webhook_fields.append("new_platform_secret")  # write-only: not for who may only view
         fieldsets = [
             (None, {"fields": settings_fields}),
-            ("Platform", {"fields": ["shop_domain", "cod_gateway_names"]}),
-            ("Members", {"fields": ["members"]}),
+            (_("Platform"), {"fields": ["shop_domain", "cod_gateway_names"]}),
+            (_("Members"), {"fields": ["members"]}),
         ]
         if webhook_fields:
-            fieldsets.append(("Webhooks", {"fields": webhook_fields}))
+            fieldsets.append((_("Webhooks"), {"fields": webhook_fields}))
         if obj is not None:
             fieldsets += [(title, {"fields": [show]}) for title, show in self.panels]
         return fieldsets
 
     # --- read-only panels ----------------------------------------------------------------
-    @admin.display(description="Webhook URLs")
+    @admin.display(description=_("Webhook URLs"))
     def webhook_endpoints(self, store: Store):
         return render_webhook_endpoints(store)
 
-    @admin.display(description="Signing secrets")
+    @admin.display(description=_("Signing secrets"))
     def signing_secrets(self, store: Store):
         return render_to_string(
             "admin/orders/store/signing_secrets.html",
@@ -172,8 +176,10 @@ class StoreAdmin(StoreScopedAdmin, admin.ModelAdmin):
         return self.secret_shown_once_response(
             request,
             obj,
-            title=f"Store “{obj}” added",
-            intro="The store is saved. This is its webhook secret for WooCommerce and generic deliveries.",
+            title=gettext("Store “%(store)s” added") % {"store": obj},
+            intro=gettext(
+                "The store is saved. This is its webhook secret for WooCommerce and generic deliveries."
+            ),
         )
 
     # --- Livra's webhook secret: shown once -----------------------------------------------
@@ -215,19 +221,25 @@ class StoreAdmin(StoreScopedAdmin, admin.ModelAdmin):
             # the store still uses.
             messages.warning(
                 request,
-                "The webhook secret was rotated since this page was loaded, so it was not rotated again. "
-                "Rotate it from this page if you still need a new one.",
+                gettext(
+                    "The webhook secret was rotated since this page was loaded, so it was not rotated again. "
+                    "Rotate it from this page if you still need a new one."
+                ),
             )
             return HttpResponseRedirect(change_url)
         secret = webhook_secret_rotate(store, actor=request.user)
         return self.secret_shown_once_response(
             request,
             store,
-            title=f"New webhook secret for “{store}”",
-            intro=(
+            title=gettext("New webhook secret for “%(store)s”") % {"store": store},
+            intro=ngettext(
                 "The webhook secret is rotated. Put the new one in the store's webhook settings: "
-                f"the previous secret keeps working for {GRACE_HOURS} hours, then only this one does."
-            ),
+                "the previous secret keeps working for %(hours)s hour, then only this one does.",
+                "The webhook secret is rotated. Put the new one in the store's webhook settings: "
+                "the previous secret keeps working for %(hours)s hours, then only this one does.",
+                GRACE_HOURS,
+            )
+            % {"hours": GRACE_HOURS},
             secret=secret,
         )
 

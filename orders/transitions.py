@@ -11,27 +11,29 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 
 
 class OrderStatus(models.TextChoices):
-    PLACED = "placed", "Placed"
-    AWAITING_CONFIRMATION = "awaiting_confirmation", "Awaiting confirmation"
-    CONFIRMED = "confirmed", "Confirmed"
-    PROCESSING = "processing", "Processing"
-    SHIPPED = "shipped", "Shipped"
-    IN_TRANSIT = "in_transit", "In transit"
-    OUT_FOR_DELIVERY = "out_for_delivery", "Out for delivery"
-    DELIVERY_FAILED = "delivery_failed", "Delivery failed"
-    DELIVERED = "delivered", "Delivered"
-    RTO_INITIATED = "rto_initiated", "Return to origin initiated"
-    RETURNED = "returned", "Returned"
-    CANCELLED = "cancelled", "Cancelled"
-    REFUNDED = "refunded", "Refunded"
+    PLACED = "placed", _("Placed")
+    AWAITING_CONFIRMATION = "awaiting_confirmation", _("Awaiting confirmation")
+    CONFIRMED = "confirmed", _("Confirmed")
+    PROCESSING = "processing", _("Processing")
+    SHIPPED = "shipped", _("Shipped")
+    IN_TRANSIT = "in_transit", _("In transit")
+    OUT_FOR_DELIVERY = "out_for_delivery", _("Out for delivery")
+    DELIVERY_FAILED = "delivery_failed", _("Delivery failed")
+    DELIVERED = "delivered", _("Delivered")
+    RTO_INITIATED = "rto_initiated", _("Return to origin initiated")
+    RETURNED = "returned", _("Returned")
+    CANCELLED = "cancelled", _("Cancelled")
+    REFUNDED = "refunded", _("Refunded")
 
 
 class PaymentMethod(models.TextChoices):
-    COD = "cod", "Cash on delivery"
-    PREPAID = "prepaid", "Prepaid"
+    COD = "cod", _("Cash on delivery")
+    PREPAID = "prepaid", _("Prepaid")
 
 
 # Conditions are pure functions of the order: no queries, no I/O.
@@ -55,7 +57,9 @@ class TransitionSpec:
     target: str
     permission: str  # codename in the orders app, e.g. "confirm_order"
     event_type: str  # past tense, written on the OrderEvent
-    label: str  # what the admin button says
+    # What the admin button says: English here (the permission's name is made from it), marked
+    # with gettext_noop and translated where it is shown.
+    label: str
     conditions: tuple[Callable, ...] = ()
 
     @property
@@ -73,15 +77,26 @@ TRANSITIONS: tuple[TransitionSpec, ...] = (
         S.AWAITING_CONFIRMATION,
         "request_order_confirmation",
         "confirmation_requested",
-        "Request COD confirmation",
+        gettext_noop("Request COD confirmation"),
         (is_cod,),
     ),
     # Prepaid orders skip confirmation: the payment is the customer's commitment.
     TransitionSpec(
-        "accept", (S.PLACED,), S.CONFIRMED, "accept_order", "accepted", "Accept prepaid order", (is_prepaid,)
+        "accept",
+        (S.PLACED,),
+        S.CONFIRMED,
+        "accept_order",
+        "accepted",
+        gettext_noop("Accept prepaid order"),
+        (is_prepaid,),
     ),
     TransitionSpec(
-        "confirm", (S.AWAITING_CONFIRMATION,), S.CONFIRMED, "confirm_order", "confirmed", "Confirm order"
+        "confirm",
+        (S.AWAITING_CONFIRMATION,),
+        S.CONFIRMED,
+        "confirm_order",
+        "confirmed",
+        gettext_noop("Confirm order"),
     ),
     TransitionSpec(
         "cancel",
@@ -89,7 +104,7 @@ TRANSITIONS: tuple[TransitionSpec, ...] = (
         S.CANCELLED,
         "cancel_order",
         "cancelled",
-        "Cancel order",
+        gettext_noop("Cancel order"),
     ),
     TransitionSpec(
         "start_processing",
@@ -97,16 +112,18 @@ TRANSITIONS: tuple[TransitionSpec, ...] = (
         S.PROCESSING,
         "process_order",
         "processing_started",
-        "Start processing",
+        gettext_noop("Start processing"),
     ),
-    TransitionSpec("ship", (S.CONFIRMED, S.PROCESSING), S.SHIPPED, "ship_order", "shipped", "Mark shipped"),
+    TransitionSpec(
+        "ship", (S.CONFIRMED, S.PROCESSING), S.SHIPPED, "ship_order", "shipped", gettext_noop("Mark shipped")
+    ),
     TransitionSpec(
         "mark_in_transit",
         (S.SHIPPED,),
         S.IN_TRANSIT,
         "mark_order_in_transit",
         "in_transit_reported",
-        "Mark in transit",
+        gettext_noop("Mark in transit"),
     ),
     TransitionSpec(
         "mark_out_for_delivery",
@@ -114,7 +131,7 @@ TRANSITIONS: tuple[TransitionSpec, ...] = (
         S.OUT_FOR_DELIVERY,
         "mark_order_out_for_delivery",
         "out_for_delivery_reported",
-        "Mark out for delivery",
+        gettext_noop("Mark out for delivery"),
     ),
     TransitionSpec(
         "fail_delivery",
@@ -122,7 +139,7 @@ TRANSITIONS: tuple[TransitionSpec, ...] = (
         S.DELIVERY_FAILED,
         "fail_order_delivery",
         "delivery_failed",
-        "Record failed delivery",
+        gettext_noop("Record failed delivery"),
     ),
     TransitionSpec(
         "reschedule_delivery",
@@ -130,17 +147,19 @@ TRANSITIONS: tuple[TransitionSpec, ...] = (
         S.OUT_FOR_DELIVERY,
         "reschedule_order_delivery",
         "delivery_rescheduled",
-        "Reschedule delivery",
+        gettext_noop("Reschedule delivery"),
     ),
     # Carriers skip scans: a parcel may be delivered straight from shipped or in transit.
-    TransitionSpec("deliver", IN_FLIGHT, S.DELIVERED, "deliver_order", "delivered", "Mark delivered"),
+    TransitionSpec(
+        "deliver", IN_FLIGHT, S.DELIVERED, "deliver_order", "delivered", gettext_noop("Mark delivered")
+    ),
     TransitionSpec(
         "initiate_return",
         (*IN_FLIGHT, S.DELIVERY_FAILED),
         S.RTO_INITIATED,
         "initiate_order_return",
         "return_initiated",
-        "Start return to origin",
+        gettext_noop("Start return to origin"),
     ),
     TransitionSpec(
         "mark_returned",
@@ -148,7 +167,7 @@ TRANSITIONS: tuple[TransitionSpec, ...] = (
         S.RETURNED,
         "mark_order_returned",
         "returned",
-        "Mark returned to origin",
+        gettext_noop("Mark returned to origin"),
     ),
     TransitionSpec(
         "refund",
@@ -156,7 +175,7 @@ TRANSITIONS: tuple[TransitionSpec, ...] = (
         S.REFUNDED,
         "refund_order",
         "refunded",
-        "Refund order",
+        gettext_noop("Refund order"),
         (customer_has_paid,),
     ),
 )

@@ -12,6 +12,8 @@ from django.contrib.admin.utils import quote
 from django.contrib.auth import get_user_model
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from orders.api.models import ApiToken
 from orders.api.tokens import MANAGE_OTHERS, api_token_create, api_token_revoke
@@ -101,7 +103,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
         change_url = reverse(f"{self.admin_site.name}:orders_apitoken_change", args=[quote(obj.pk)])
         context = {
             **self.admin_site.each_context(request),
-            "title": f"API token “{obj.name}” created",
+            "title": gettext("API token “%(name)s” created") % {"name": obj.name},
             "opts": self.opts,
             "original": obj,
             "key": obj.key_shown_once,
@@ -110,17 +112,25 @@ class ApiTokenAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/orders/apitoken/key_once.html", context)
 
     # --- list -------------------------------------------------------------------------------
-    @admin.display(description="Key", ordering="prefix")
+    @admin.display(description=_("Key"), ordering="prefix")
     def key_prefix(self, token: ApiToken) -> str:
         return f"{token.prefix}…"
 
-    @admin.display(description="State")
+    @admin.display(description=_("State"))
     def state(self, token: ApiToken) -> str:
         if token.revoked_at:
-            return "revoked"
-        return "active" if token.is_usable() else "expired"
+            return gettext("revoked")
+        return gettext("active") if token.is_usable() else gettext("expired")
 
-    @admin.action(description="Revoke selected API tokens", permissions=["change"])
+    @admin.action(description=_("Revoke selected API tokens"), permissions=["change"])
     def revoke(self, request, queryset):
         revoked = sum(api_token_revoke(token, actor=request.user) for token in queryset)
-        messages.success(request, f"{revoked} API token(s) revoked: they stop working now.")
+        messages.success(
+            request,
+            ngettext(
+                "%(count)s API token revoked: it stops working now.",
+                "%(count)s API tokens revoked: they stop working now.",
+                revoked,
+            )
+            % {"count": revoked},
+        )
