@@ -44,6 +44,8 @@ def header_fill(po_path: Path) -> None:
     head, separator, rest = text.partition('msgid ""\n')
     if head.startswith("# SOME DESCRIPTIVE TITLE."):
         head = f"# Livra: {LANGUAGE_NAMES.get(language, language)} translation. Words: locale/GLOSSARY.md.\n"
+    # A fuzzy header would be left out of the compiled catalog, and Arabic's six plurals with it.
+    head = "".join(line for line in head.splitlines(keepends=True) if line.strip() != "#, fuzzy")
     lines = []
     for line in rest.split("\n"):
         if line in _HEADER_PLACEHOLDERS:
