@@ -292,7 +292,8 @@ class OrderAdmin(StoreScopedAdmin, PhoneSearchMixin, admin.ModelAdmin):
     def total(self, order):
         return format_html(
             '<span style="white-space:nowrap">{} {}</span>',
-            formats.localize(order.total_amount),
+            # 1,249.00 / 1 249,00: grouped and with the decimal mark of the reader's language.
+            formats.number_format(order.total_amount, decimal_pos=2, use_l10n=True, force_grouping=True),
             order.currency,
         )
 
