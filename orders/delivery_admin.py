@@ -45,7 +45,7 @@ def delivery_status_badge(delivery: StoreDelivery) -> str:
         '<span class="delivery-status-badge" style="background:{};color:#fff;padding:2px 8px;'
         'border-radius:10px;white-space:nowrap">{}</span>',
         DELIVERY_STATUS_COLOURS.get(delivery.status, GREY),
-        delivery.status,
+        delivery.status_word,
     )
 
 
@@ -180,7 +180,7 @@ class StoreDeliveryAdmin(StoreScopedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin)
                 messages.SUCCESS,
             )
         if skipped:
-            listed = ", ".join(f"#{d.pk} ({d.status})" for d in skipped)
+            listed = ", ".join(f"#{d.pk} ({d.status_word})" for d in skipped)
             self.message_user(
                 request,
                 gettext("Skipped, not failed, flagged or retrying: %(deliveries)s.") % {"deliveries": listed},

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
 from timezone_field import TimeZoneField
 
@@ -419,8 +420,22 @@ class StoreDelivery(models.Model):
         ]
         permissions = [("retry_storedelivery", "Can retry a store delivery")]
 
+    # The status in one word, for badges, titles and notices (the choices' labels explain it).
+    STATUS_WORDS = {
+        Status.RECEIVED: pgettext_lazy("store delivery", "received"),
+        Status.PROCESSED: pgettext_lazy("store delivery", "processed"),
+        Status.SKIPPED: pgettext_lazy("store delivery", "skipped"),
+        Status.FLAGGED: pgettext_lazy("store delivery", "flagged"),
+        Status.RETRYING: pgettext_lazy("store delivery", "retrying"),
+        Status.FAILED: pgettext_lazy("store delivery", "failed"),
+    }
+
     def __str__(self) -> str:
-        return f"{self.platform} {self.topic or '?'} #{self.pk} ({self.status})"
+        return f"{self.platform} {self.topic or '?'} #{self.pk} ({self.status_word})"
+
+    @property
+    def status_word(self) -> str:
+        return str(self.STATUS_WORDS.get(self.status, self.status))
 
 
 class Wakeup(models.Model):
