@@ -19,6 +19,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
+from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import gettext_lazy as _
 from django_celery_results.models import GroupResult, TaskResult
 
 from messaging.forms import (
@@ -90,7 +92,7 @@ def message_link(message: Message) -> str:
 # --- the outbox ------------------------------------------------------------------------------
 class MessageStatusChangeInline(StoreScopedInline, ReadOnlyAdminMixin, admin.TabularInline):
     model = MessageStatusChange
-    verbose_name_plural = "status history"
+    verbose_name_plural = _("status history")
     fields = readonly_fields = ("at", "from_status", "to_status", "source", "detail")
     extra = 0
     can_delete = False
@@ -98,7 +100,7 @@ class MessageStatusChangeInline(StoreScopedInline, ReadOnlyAdminMixin, admin.Tab
 
 class MessageAttemptInline(StoreScopedInline, ReadOnlyAdminMixin, admin.TabularInline):
     model = MessageAttempt
-    verbose_name_plural = "provider calls"
+    verbose_name_plural = _("provider calls")
     fields = readonly_fields = (
         "number",
         "provider",
@@ -140,7 +142,7 @@ class MessageAdmin(StoreScopedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin):
     def has_resend_permission(self, request) -> bool:
         return request.user.has_perm(RESEND_PERMISSION)
 
-    @admin.action(description="Resend the selected messages…", permissions=["resend"])
+    @admin.action(description=_("Resend the selected messages…"), permissions=["resend"])
     def resend_messages(self, request, queryset):
         # The reason is asked for on the confirmation page, which posts to resend_view.
         return HttpResponseRedirect(resend_url(*queryset.values_list("pk", flat=True)))
@@ -169,7 +171,7 @@ class MessageAdmin(StoreScopedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin):
             self.get_queryset(request).filter(pk__in=ids).select_related("order", "customer").order_by("pk")
         )
         if not chosen:
-            messages.error(request, "No message was chosen to resend.")
+            messages.error(request, gettext("No message was chosen to resend."))
             return HttpResponseRedirect(reverse("admin:messaging_message_changelist"))
         orders = {message.order_id for message in chosen}
         back = (
@@ -183,10 +185,14 @@ class MessageAdmin(StoreScopedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin):
             if reason:
                 self._resend_all(request, chosen, reason)
                 return HttpResponseRedirect(back)
-            error = "Say why the message is resent: the reason goes on the order's timeline."
+            error = gettext("Say why the message is resent: the reason goes on the order's timeline.")
         context = {
             **self.admin_site.each_context(request),
-            "title": "Resend messages" if len(chosen) > 1 else f"Resend message #{chosen[0].pk}",
+            "title": (
+                gettext("Resend messages")
+                if len(chosen) > 1
+                else gettext("Resend message #%(id)s") % {"id": chosen[0].pk}
+            ),
             "opts": self.opts,
             "rows": [
                 {
@@ -209,10 +215,14 @@ class MessageAdmin(StoreScopedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin):
             try:
                 resent = message_resend(message, actor=request.user, reason=reason)
             except ResendRefused as refused:
-                messages.error(request, f"Message #{message.pk}: {refused}")
+                messages.error(
+                    request, gettext("Message #%(id)s: %(problem)s") % {"id": message.pk, "problem": refused}
+                )
             else:
                 messages.success(
-                    request, f"Message #{message.pk} is queued again on {resent.channel} as #{resent.pk}."
+                    request,
+                    gettext("Message #%(id)s is queued again on %(channel)s as #%(new_id)s.")
+                    % {"id": message.pk, "channel": resent.channel, "new_id": resent.pk},
                 )
 
 
@@ -220,7 +230,7 @@ class MessageInline(StoreScopedInline, ReadOnlyAdminMixin, admin.TabularInline):
     """The order page's ops view of its messages: status, error, history, fallback chain, resend."""
 
     model = Message
-    verbose_name_plural = "messages to the customer"
+    verbose_name_plural = _("messages to the customer")
     # The order page already says which order and customer; bodies are read on the message page.
     fields = (
         "message",
@@ -256,35 +266,46 @@ class MessageInline(StoreScopedInline, ReadOnlyAdminMixin, admin.TabularInline):
             fields.append("resend")
         return fields
 
-    @admin.display(description="message")
+    @admin.display(description=_("message"))
     def message(self, message):
         return message_link(message) if message.pk else "-"
 
-    @admin.display(description="status history")
+    @admin.display(description=_("status history"))
     def status_history(self, message):
         return render_to_string(
             "admin/messaging/message/status_history.html", {"changes": message.status_changes.all()}
         )
 
-    @admin.display(description="fallback chain")
+    @admin.display(description=_("fallback chain"))
     def fallback_chain(self, message):
         before = message.fallback_from
         parts = []
         if before is not None:
-            parts.append(format_html("after {}: {}", message_link(before), message.fallback_reason or "-"))
-        parts += [format_html("then {}", message_link(after)) for after in message.fallbacks.all()]
+            parts.append(
+                format_html(
+                    gettext("after {message}: {reason}"),
+                    message=message_link(before),
+                    reason=message.fallback_reason or "-",
+                )
+            )
+        parts += [
+            format_html(gettext("then {message}"), message=message_link(after))
+            for after in message.fallbacks.all()
+        ]
         return format_html_join(mark_safe("<br>"), "{}", ((part,) for part in parts)) if parts else "-"
 
-    @admin.display(description="resend")
+    @admin.display(description=_("resend"))
     def resend(self, message):
         if not message.pk or resend_problem(message):
             return "-"
-        return format_html('<a class="button message-resend" href="{}">Resend…</a>', resend_url(message.pk))
+        return format_html(
+            '<a class="button message-resend" href="{}">{}</a>', resend_url(message.pk), gettext("Resend…")
+        )
 
 
 class NotificationMessageInline(MessageInline):
     fk_name = "notification"
-    verbose_name_plural = "messages, channel by channel"
+    verbose_name_plural = _("messages, channel by channel")
 
 
 @admin.register(Notification)
@@ -324,9 +345,9 @@ class MessageTemplateAdmin(StoreScopedAdmin, admin.ModelAdmin):
     ordering = ["event", "channel", "language", "store__name"]
     fieldsets = [
         (None, {"fields": ["store", "event", "channel", "language", "purpose"]}),
-        ("Text", {"fields": ["subject", "body"]}),
+        (_("Text"), {"fields": ["subject", "body"]}),
         (
-            "Provider templates",
+            _("Provider templates"),
             {
                 "fields": [
                     "whatsapp_template_name",
@@ -336,18 +357,21 @@ class MessageTemplateAdmin(StoreScopedAdmin, admin.ModelAdmin):
                     "twilio_content_sid",
                     "sendgrid_template_id",
                 ],
-                "description": "Pre-approved templates some providers require outside a conversation.",
+                "description": _("Pre-approved templates some providers require outside a conversation."),
             },
         ),
-        ("Record", {"fields": ["updated_at"], "classes": ["collapse"]}),
+        (
+            pgettext_lazy("fieldset title: when the row was written", "Record"),
+            {"fields": ["updated_at"], "classes": ["collapse"]},
+        ),
     ]
     readonly_fields = ["updated_at"]
 
-    @admin.display(description="store", ordering="store__name")
+    @admin.display(description=_("store"), ordering="store__name")
     def store_name(self, template):
-        return template.store.name if template.store else "Default (every store)"
+        return template.store.name if template.store else gettext("Default (every store)")
 
-    @admin.display(description="text")
+    @admin.display(description=_("text"))
     def text_start(self, template):
         return format_html(
             '<span dir="{}" lang="{}">{}</span>',
@@ -448,21 +472,22 @@ class ConsentAdmin(StoreScopedAdmin, PhoneSearchMixin, ReadOnlyAdminMixin, admin
             fields.append("record_a_change")
         return fields
 
-    @admin.display(description="history")
+    @admin.display(description=_("history"))
     def history(self, consent):
         events = ConsentEvent.objects.filter(customer_id=consent.customer_id, channel=consent.channel)
         return render_to_string(
             "admin/messaging/consent/history.html", {"events": events.select_related("recorded_by")}
         )
 
-    @admin.display(description="record a change")
+    @admin.display(description=_("record a change"))
     def record_a_change(self, consent):
         url = reverse("admin:messaging_consent_add")
         return format_html(
-            '<a class="button" href="{}?customer={}&amp;channel={}">Record an opt-in or opt-out…</a>',
+            '<a class="button" href="{}?customer={}&amp;channel={}">{}</a>',
             url,
             consent.customer_id,
             consent.channel,
+            gettext("Record an opt-in or opt-out…"),
         )
 
     def add_view(self, request, form_url="", extra_context=None):
@@ -490,14 +515,18 @@ class ConsentAdmin(StoreScopedAdmin, PhoneSearchMixin, ReadOnlyAdminMixin, admin
             )
             messages.success(
                 request,
-                f"Recorded: {consent.customer} is now {consent.get_status_display().lower()} "
-                f"on {consent.channel}.",
+                gettext("Recorded: %(customer)s is now %(status)s on %(channel)s.")
+                % {
+                    "customer": consent.customer,
+                    "status": consent.get_status_display().lower(),
+                    "channel": consent.channel,
+                },
             )
             return HttpResponseRedirect(reverse("admin:messaging_consent_change", args=[quote(consent.pk)]))
         adminform = helpers.AdminForm(form, [(None, {"fields": list(form.fields)})], {})
         context = {
             **self.admin_site.each_context(request),
-            "title": "Record a consent change",
+            "title": gettext("Record a consent change"),
             "opts": self.opts,
             "adminform": adminform,
             "errors": helpers.AdminErrorList(form, []) if form.is_bound else [],
@@ -554,23 +583,23 @@ class ProviderWebhookAdmin(StoreScopedAdmin, ReadOnlyAdminMixin, admin.ModelAdmi
     def get_readonly_fields(self, request, obj=None):
         return self._for(request, super().get_readonly_fields(request, obj))
 
-    @admin.display(description="flag reason")
+    @admin.display(description=_("flag reason"))
     def flag_reason_masked(self, webhook: ProviderWebhook):
         return mask_in_text(webhook.flag_reason)
 
-    @admin.display(description="headers")
+    @admin.display(description=_("headers"))
     def headers_full(self, webhook: ProviderWebhook):
         return _preformatted_json(webhook.headers, "webhook-headers")
 
-    @admin.display(description="headers")
+    @admin.display(description=_("headers"))
     def headers_masked(self, webhook: ProviderWebhook):
         return _preformatted_json(masked_headers(webhook.headers), "webhook-headers")
 
-    @admin.display(description="body")
+    @admin.display(description=_("body"))
     def body_full(self, webhook: ProviderWebhook):
         return _preformatted(body_for_display(webhook.body, masked=False), "webhook-body")
 
-    @admin.display(description="body")
+    @admin.display(description=_("body"))
     def body_masked(self, webhook: ProviderWebhook):
         return _preformatted(body_for_display(webhook.body, masked=True), "webhook-body")
 
@@ -584,7 +613,7 @@ def _preformatted_json(data, css_class: str) -> str:
 
 
 # --- the store page: which provider sends each channel ----------------------------------------
-@admin.display(description="channels")
+@admin.display(description=_("channels"))
 def channel_providers_panel(store: Store) -> str:
     """Each channel the store routes, with its provider, or a warning that nothing sends it."""
     settings = MessagingSettings.objects.filter(store=store).first()
@@ -607,7 +636,7 @@ def channel_providers_panel(store: Store) -> str:
 _order_admin = admin.site.get_model_admin(Order)
 _order_admin.inlines = [*_order_admin.inlines, MessageInline]
 _store_admin = admin.site.get_model_admin(Store)
-_store_admin.panels = [*_store_admin.panels, ("Messaging providers", channel_providers_panel)]
+_store_admin.panels = [*_store_admin.panels, (_("Messaging providers"), channel_providers_panel)]
 
 # django-celery-results keeps the sandbox phone's reply states (the phone page shows them); its
 # own admin pages would only add a list of raw task results to every staff member's menu.

@@ -7,9 +7,12 @@ import string
 from django import forms
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import ValidationError
+from django.utils.text import capfirst
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from messaging.events import CUSTOMER_EVENTS, PLACEHOLDERS
-from messaging.models import Channel, Consent
+from messaging.models import Channel, ChannelProvider, Consent, MessageTemplate
 from messaging.providers import get_provider, provider_names
 from messaging.services.rendering import (
     RenderError,
@@ -27,11 +30,11 @@ MAX_BUTTON_ID = 256
 ALLOWED_PLACEHOLDERS = ", ".join("{" + name + "}" for name in PLACEHOLDERS)
 # Values an order only gets later: the preview says why they are empty instead of just failing.
 KNOWN_LATER = {
-    "carrier": "known once the order has shipped",
-    "tracking_link": "known once the order has shipped with a tracking link",
-    "expected_date": "known once the carrier gives a delivery date",
-    "items": "the order has no items",
-    "payment_link": "known when the store has a payment page (store settings)",
+    "carrier": _("known once the order has shipped"),
+    "tracking_link": _("known once the order has shipped with a tracking link"),
+    "expected_date": _("known once the carrier gives a delivery date"),
+    "items": _("the order has no items"),
+    "payment_link": _("known when the store has a payment page (store settings)"),
 }
 MIN_RECEIPT_TIMEOUT, MAX_RECEIPT_TIMEOUT = 60, 86_400
 ENV_PREFIX = re.compile(r"^[A-Z][A-Z0-9_]*[A-Z0-9]$")
@@ -47,14 +50,21 @@ def template_text_problems(text: str) -> list[str]:
     try:
         names = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
     except ValueError:
-        return ["Braces do not match. Write placeholders as {name}, and a literal brace as {{ or }}."]
+        return [
+            gettext("Braces do not match. Write placeholders as {name}, and a literal brace as {{ or }}.")
+        ]
     problems = []
     if "" in names:
-        problems.append("Empty braces {} are not a placeholder; write {name}, or {{}} for literal braces.")
+        problems.append(
+            gettext("Empty braces {} are not a placeholder; write {name}, or {{}} for literal braces.")
+        )
     unknown = names - set(PLACEHOLDERS) - {""}
     if unknown:
         listed = ", ".join("{" + name + "}" for name in sorted(unknown))
-        problems.append(f"Unknown placeholder(s): {listed}. Allowed: {ALLOWED_PLACEHOLDERS}.")
+        problems.append(
+            gettext("Unknown placeholder(s): %(unknown)s. Allowed: %(allowed)s.")
+            % {"unknown": listed, "allowed": ALLOWED_PLACEHOLDERS}
+        )
     # Refused at send time too (rendering.placeholders_in); said here in the editor's terms.
     decorated = sorted(
         "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
@@ -62,68 +72,105 @@ def template_text_problems(text: str) -> list[str]:
         if name is not None and (spec or conversion)
     )
     if decorated:
-        problems.append(f"Placeholders take no format or conversion: {', '.join(decorated)}.")
+        problems.append(
+            gettext("Placeholders take no format or conversion: %(placeholders)s.")
+            % {"placeholders": ", ".join(decorated)}
+        )
     return problems
 
 
 def parse_json_list(value, what: str) -> list:
+    """``what`` names the field in the error, translated by the caller (e.g. "Buttons")."""
     if isinstance(value, str):
         try:
             value = json.loads(value) if value.strip() else []
         except ValueError as exc:
-            raise ValidationError(f"{what} must be a JSON list: {exc}") from exc
+            raise ValidationError(
+                # Translators: %(field)s is a field's name, e.g. "Buttons"; %(error)s is the JSON parser's.
+                gettext("%(field)s must be a JSON list: %(error)s") % {"field": what, "error": exc}
+            ) from exc
     if value is None:
         return []
     if not isinstance(value, list):
-        raise ValidationError(f"{what} must be a JSON list, e.g. []")
+        raise ValidationError(
+            # Translators: %(field)s is a field's name, e.g. "Buttons".
+            gettext("%(field)s must be a JSON list, e.g. []") % {"field": what}
+        )
     return value
 
 
 def check_body_parameters(value) -> list[str]:
-    parameters = parse_json_list(value, "Body parameters")
+    parameters = parse_json_list(value, gettext("Body parameters"))
     problems = []
     for parameter in parameters:
         if not isinstance(parameter, str):
-            problems.append(f"{parameter!r} is not a placeholder name.")
+            problems.append(gettext("%(value)s is not a placeholder name.") % {"value": repr(parameter)})
         elif parameter.startswith("{") or parameter.endswith("}"):
-            problems.append(f'Write {parameter} without braces, e.g. "order_number".')
+            problems.append(
+                gettext('Write %(value)s without braces, e.g. "order_number".') % {"value": parameter}
+            )
         elif parameter not in PLACEHOLDERS:
-            problems.append(f"Unknown placeholder {parameter!r}. Allowed: {', '.join(PLACEHOLDERS)}.")
+            problems.append(
+                gettext("Unknown placeholder %(value)s. Allowed: %(allowed)s.")
+                % {"value": repr(parameter), "allowed": ", ".join(PLACEHOLDERS)}
+            )
     if problems:
         raise ValidationError(problems)
     return parameters
 
 
 def check_buttons(value) -> list[dict]:
-    buttons = parse_json_list(value, "Buttons")
+    buttons = parse_json_list(value, gettext("Buttons"))
     if len(buttons) > MAX_BUTTONS:
-        raise ValidationError(f"At most {MAX_BUTTONS} buttons; there are {len(buttons)}.")
+        raise ValidationError(
+            gettext("At most %(max)s buttons; there are %(count)s.")
+            % {"max": MAX_BUTTONS, "count": len(buttons)}
+        )
     problems, ids = [], set()
     for position, button in enumerate(buttons, start=1):
         if not isinstance(button, dict) or set(button) - {"id", "title"}:
-            problems.append(f'Button {position} must be {{"id": "…", "title": "…"}}.')
+            problems.append(
+                gettext('Button %(position)s must be {"id": "…", "title": "…"}.') % {"position": position}
+            )
             continue
         button_id, title = button.get("id"), button.get("title")
         if not isinstance(button_id, str) or not button_id.strip():
-            problems.append(f"Button {position} needs an id (what the reply carries back, e.g. confirm).")
+            problems.append(
+                gettext("Button %(position)s needs an id (what the reply carries back, e.g. confirm).")
+                % {"position": position}
+            )
         elif len(button_id) > MAX_BUTTON_ID:
-            problems.append(f"Button {position}'s id is longer than {MAX_BUTTON_ID} characters.")
+            problems.append(
+                gettext("Button %(position)s's id is longer than %(max)s characters.")
+                % {"position": position, "max": MAX_BUTTON_ID}
+            )
         elif button_id in ids:
-            problems.append(f"Button {position}'s id {button_id!r} is used twice.")
+            problems.append(
+                gettext("Button %(position)s's id %(id)s is used twice.")
+                % {"position": position, "id": repr(button_id)}
+            )
         else:
             ids.add(button_id)
         if not isinstance(title, str) or not title.strip():
-            problems.append(f"Button {position} needs a title.")
+            problems.append(gettext("Button %(position)s needs a title.") % {"position": position})
         elif len(title) > MAX_BUTTON_TITLE:
-            problems.append(f"Button {position}'s title {title!r} is {len(title)} characters; at most 20.")
+            problems.append(
+                gettext("Button %(position)s's title %(title)s is %(length)s characters; at most %(max)s.")
+                % {"position": position, "title": repr(title), "length": len(title), "max": MAX_BUTTON_TITLE}
+            )
     if problems:
         raise ValidationError(problems)
     return buttons
 
 
 class MessageTemplateForm(forms.ModelForm):
-    event = forms.ChoiceField(choices=[(event, event) for event in CUSTOMER_EVENTS])
-    language = forms.ChoiceField(choices=LANGUAGES.choices)
+    event = forms.ChoiceField(
+        label=capfirst(MessageTemplate._meta.get_field("event").verbose_name),
+        choices=[(event, event) for event in CUSTOMER_EVENTS],
+    )
+    language = forms.ChoiceField(
+        label=capfirst(MessageTemplate._meta.get_field("language").verbose_name), choices=LANGUAGES.choices
+    )
 
     # No Meta: the admin builds it from MessageTemplateAdmin's fieldsets.
     def __init__(self, *args, **kwargs):
@@ -131,14 +178,15 @@ class MessageTemplateForm(forms.ModelForm):
         if "body" not in self.fields:
             return  # a view-only page (no change permission, or a default template): nothing to edit
         help_texts = {
-            "body": f"Placeholders: {ALLOWED_PLACEHOLDERS}",
-            "body_parameters": (
+            "body": gettext("Placeholders: %(placeholders)s") % {"placeholders": ALLOWED_PLACEHOLDERS},
+            "body_parameters": gettext(
                 'Placeholder names in the order the approved template expects, e.g. ["order_number"]'
             ),
-            "buttons": (
-                f'WhatsApp quick replies, at most {MAX_BUTTONS}: [{{"id": "confirm", "title": "Confirm"}}], '
-                f"titles of at most {MAX_BUTTON_TITLE} characters"
-            ),
+            "buttons": gettext(
+                'WhatsApp quick replies, at most %(max)s: [{"id": "confirm", "title": "Confirm"}], '
+                "titles of at most %(max_title)s characters"
+            )
+            % {"max": MAX_BUTTONS, "max_title": MAX_BUTTON_TITLE},
         }
         for name, text in help_texts.items():
             self.fields[name].help_text = text
@@ -173,21 +221,24 @@ class MessageTemplateForm(forms.ModelForm):
         cleaned = super().clean()
         channel = cleaned.get("channel")
         if channel == Channel.EMAIL and "subject" in cleaned and not cleaned["subject"].strip():
-            self.add_error("subject", "An e-mail template needs a subject.")
+            self.add_error("subject", gettext("An e-mail template needs a subject."))
         if channel and channel != Channel.WHATSAPP and cleaned.get("buttons"):
-            self.add_error("buttons", "Buttons are only sent on WhatsApp.")
+            self.add_error("buttons", gettext("Buttons are only sent on WhatsApp."))
         return cleaned
 
 
 class TemplatePreviewForm(forms.Form):
     """The unsaved text of a template change form, and the order to render it for."""
 
-    order = forms.CharField(max_length=60, help_text="Order id or number, e.g. 42 or #1042")
-    store = forms.IntegerField(required=False)
-    language = forms.ChoiceField(choices=LANGUAGES.choices)
-    subject = forms.CharField(required=False, strip=False)
-    body = forms.CharField(required=False, strip=False)
-    body_parameters = forms.CharField(required=False)
+    # The labels name the fields in the preview's error lines.
+    order = forms.CharField(
+        label=_("order"), max_length=60, help_text=_("Order id or number, e.g. 42 or #1042")
+    )
+    store = forms.IntegerField(label=_("store"), required=False)
+    language = forms.ChoiceField(label=_("language"), choices=LANGUAGES.choices)
+    subject = forms.CharField(label=_("subject"), required=False, strip=False)
+    body = forms.CharField(label=_("body"), required=False, strip=False)
+    body_parameters = forms.CharField(label=_("body parameters"), required=False)
 
     def __init__(self, *args, orders, **kwargs):
         super().__init__(*args, **kwargs)
@@ -206,10 +257,17 @@ class TemplatePreviewForm(forms.Form):
         numbers = {wanted, wanted.lstrip("#"), "#" + wanted.lstrip("#")}
         found = list(orders.filter(number__in=numbers)[:2])
         if len(found) > 1:
-            raise ValidationError(f"Several orders have the number {wanted}; enter the order id instead.")
+            raise ValidationError(
+                gettext("Several orders have the number %(number)s; enter the order id instead.")
+                % {"number": wanted}
+            )
         if not found:
-            scope = " of this template's store" if store_id else ""
-            raise ValidationError(f"No order{scope} has the id or number {wanted}.")
+            if store_id:
+                raise ValidationError(
+                    gettext("No order of this template's store has the id or number %(wanted)s.")
+                    % {"wanted": wanted}
+                )
+            raise ValidationError(gettext("No order has the id or number %(wanted)s.") % {"wanted": wanted})
         return found[0]
 
     def preview(self) -> dict:
@@ -218,15 +276,16 @@ class TemplatePreviewForm(forms.Form):
         context = order_context(order, language)
         parts = []
         if self.cleaned_data["subject"]:
-            parts.append(self._part("Subject", self.cleaned_data["subject"], context, order))
-        parts.append(self._part("Body", self.cleaned_data["body"], context, order))
+            parts.append(self._part(gettext("Subject"), self.cleaned_data["subject"], context, order))
+        parts.append(self._part(gettext("Body"), self.cleaned_data["body"], context, order))
         try:
             parameters = check_body_parameters(self.cleaned_data["body_parameters"])
         except ValidationError as exc:
-            parts.append({"label": "Body parameters", "error": " ".join(exc.messages)})
+            parts.append({"label": gettext("Body parameters"), "error": " ".join(exc.messages)})
         else:
             for position, name in enumerate(parameters, start=1):
-                parts.append(self._part(f"Parameter {{{{{position}}}}}", "{" + name + "}", context, order))
+                label = gettext("Parameter {{%(position)s}}") % {"position": position}
+                parts.append(self._part(label, "{" + name + "}", context, order))
         return {
             "order": order,
             "language": language,
@@ -244,44 +303,57 @@ class TemplatePreviewForm(forms.Form):
             return {"label": label, "text": render_text(text, context)}
         except RenderError:
             missing = sorted(name for name in placeholders_in(text) if context.get(name) in (None, ""))
-            why = "; ".join(
-                f"{{{name}}} has no value for order {order.number}"
-                + (f" ({KNOWN_LATER[name]})" if name in KNOWN_LATER else "")
-                for name in missing
-            )
-            return {"label": label, "error": f"Cannot render: {why}."}
+            why = "; ".join(TemplatePreviewForm._no_value(name, order) for name in missing)
+            return {"label": label, "error": gettext("Cannot render: %(why)s.") % {"why": why}}
+
+    @staticmethod
+    def _no_value(name: str, order) -> str:
+        values = {"placeholder": "{" + name + "}", "number": order.number}
+        if name in KNOWN_LATER:
+            return gettext("%(placeholder)s has no value for order %(number)s (%(why)s)") % {
+                **values,
+                "why": KNOWN_LATER[name],
+            }
+        return gettext("%(placeholder)s has no value for order %(number)s") % values
 
 
 # --- per-store settings ----------------------------------------------------------------------
 class MessagingSettingsForm(forms.ModelForm):
     # No Meta: the admin builds it for MessagingSettings.
     def clean_channel_order(self):
-        channels = parse_json_list(self.cleaned_data.get("channel_order"), "Channel order")
+        channels = parse_json_list(self.cleaned_data.get("channel_order"), gettext("Channel order"))
         unknown = [channel for channel in channels if channel not in Channel.values]
         if unknown:
             raise ValidationError(
-                f"Unknown channel(s): {', '.join(map(str, unknown))}. Channels: {', '.join(Channel.values)}."
+                gettext("Unknown channel(s): %(unknown)s. Channels: %(channels)s.")
+                % {"unknown": ", ".join(map(str, unknown)), "channels": ", ".join(Channel.values)}
             )
         if len(set(channels)) != len(channels):
-            raise ValidationError("Each channel may appear only once.")
+            raise ValidationError(gettext("Each channel may appear only once."))
         if not channels:
-            raise ValidationError('List at least one channel, e.g. ["whatsapp", "sms", "email"].')
+            raise ValidationError(gettext('List at least one channel, e.g. ["whatsapp", "sms", "email"].'))
         return channels
 
     def clean_receipt_timeouts(self):
         timeouts = self.cleaned_data.get("receipt_timeouts")
         if not isinstance(timeouts, dict):
-            raise ValidationError('Receipt timeouts must be a JSON object, e.g. {"whatsapp": 600}.')
+            raise ValidationError(gettext('Receipt timeouts must be a JSON object, e.g. {"whatsapp": 600}.'))
         problems = []
         for channel, seconds in timeouts.items():
             if channel not in Channel.values:
-                problems.append(f"Unknown channel {channel!r}. Channels: {', '.join(Channel.values)}.")
+                problems.append(
+                    gettext("Unknown channel %(channel)s. Channels: %(channels)s.")
+                    % {"channel": repr(channel), "channels": ", ".join(Channel.values)}
+                )
             elif isinstance(seconds, bool) or not isinstance(seconds, int):
-                problems.append(f"The timeout for {channel} must be a whole number of seconds.")
+                problems.append(
+                    gettext("The timeout for %(channel)s must be a whole number of seconds.")
+                    % {"channel": channel}
+                )
             elif not MIN_RECEIPT_TIMEOUT <= seconds <= MAX_RECEIPT_TIMEOUT:
                 problems.append(
-                    f"The timeout for {channel} must be between {MIN_RECEIPT_TIMEOUT} and "
-                    f"{MAX_RECEIPT_TIMEOUT} seconds."
+                    gettext("The timeout for %(channel)s must be between %(min)s and %(max)s seconds.")
+                    % {"channel": channel, "min": MIN_RECEIPT_TIMEOUT, "max": MAX_RECEIPT_TIMEOUT}
                 )
         if problems:
             raise ValidationError(problems)
@@ -291,19 +363,19 @@ class MessagingSettingsForm(forms.ModelForm):
         cleaned = super().clean()
         start, end = cleaned.get("quiet_hours_start"), cleaned.get("quiet_hours_end")
         if (start is None) != (end is None):
-            self.add_error("quiet_hours_end", "Set both ends of the quiet hours, or neither.")
+            self.add_error("quiet_hours_end", gettext("Set both ends of the quiet hours, or neither."))
         return cleaned
 
 
 class ChannelProviderForm(forms.ModelForm):
-    provider = forms.ChoiceField()
+    provider = forms.ChoiceField(label=capfirst(ChannelProvider._meta.get_field("provider").verbose_name))
 
     # No Meta: the admin builds it for ChannelProvider.
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["provider"].choices = [(name, name) for name in provider_names()]
-        self.fields["provider"].help_text = "A registered provider that can send on this channel."
-        self.fields["credentials_env_prefix"].help_text = (
+        self.fields["provider"].help_text = gettext("A registered provider that can send on this channel.")
+        self.fields["credentials_env_prefix"].help_text = gettext(
             "Only a prefix, never a secret: credentials are read from environment variables named "
             "PREFIX_NAME (e.g. LIVRA_TWILIO_AUTH_TOKEN) when a message is sent, and are never "
             "stored or displayed here."
@@ -313,7 +385,10 @@ class ChannelProviderForm(forms.ModelForm):
         prefix = self.cleaned_data.get("credentials_env_prefix", "").strip()
         if prefix and not ENV_PREFIX.match(prefix):
             raise ValidationError(
-                "Use an environment variable prefix in capitals, digits and underscores, e.g. LIVRA_TWILIO."
+                gettext(
+                    "Use an environment variable prefix in capitals, digits and underscores, "
+                    "e.g. LIVRA_TWILIO."
+                )
             )
         return prefix
 
@@ -321,7 +396,11 @@ class ChannelProviderForm(forms.ModelForm):
         cleaned = super().clean()
         provider, channel = cleaned.get("provider"), cleaned.get("channel")
         if provider and channel and channel not in get_provider(provider).channels:
-            self.add_error("provider", f"{provider} does not send on {channel}.")
+            self.add_error(
+                "provider",
+                gettext("%(provider)s does not send on %(channel)s.")
+                % {"provider": provider, "channel": channel},
+            )
         return cleaned
 
 
@@ -329,16 +408,28 @@ class ChannelProviderForm(forms.ModelForm):
 class ConsentRecordForm(forms.Form):
     """An agent records what a customer said about a channel, with the reason, as evidence."""
 
-    MARKETING_CHOICES = [("", "Leave as it is"), ("yes", "Yes"), ("no", "No")]
+    MARKETING_CHOICES = [("", _("Leave as it is")), ("yes", _("Yes")), ("no", _("No"))]
 
-    customer = forms.ModelChoiceField(queryset=Customer.objects.none())
-    channel = forms.ChoiceField(choices=Channel.choices)
-    status = forms.ChoiceField(choices=Consent.Status.choices)
+    customer = forms.ModelChoiceField(
+        label=capfirst(Consent._meta.get_field("customer").verbose_name), queryset=Customer.objects.none()
+    )
+    channel = forms.ChoiceField(
+        label=capfirst(Consent._meta.get_field("channel").verbose_name), choices=Channel.choices
+    )
+    status = forms.ChoiceField(
+        label=capfirst(Consent._meta.get_field("status").verbose_name), choices=Consent.Status.choices
+    )
     marketing = forms.ChoiceField(
-        choices=MARKETING_CHOICES, required=False, help_text="An opt-out always ends marketing consent too."
+        label=capfirst(Consent._meta.get_field("marketing").verbose_name),
+        choices=MARKETING_CHOICES,
+        required=False,
+        help_text=_("An opt-out always ends marketing consent too."),
     )
     reason = forms.CharField(
-        max_length=500, widget=forms.Textarea(attrs={"rows": 3}), help_text="How the customer told you."
+        label=_("Reason"),
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("How the customer told you."),
     )
 
     def __init__(self, *args, customers, admin_site=None, **kwargs):

@@ -9,6 +9,8 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from messaging.models import InboundMessage
 from messaging.services.inbound import inbound_mark_handled
@@ -62,32 +64,35 @@ class InboundMessageAdmin(StoreScopedAdmin, PhoneSearchMixin, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # they are the record of what customers said
 
-    @admin.display(description="customer", ordering="customer__name")
+    @admin.display(description=_("customer"), ordering="customer__name")
     def customer_link(self, inbound: InboundMessage):
         if inbound.customer is None:
-            return "unknown sender"
+            return gettext("unknown sender")
         url = reverse("admin:orders_customer_change", args=[inbound.customer_id])
         return format_html('<a href="{}">{}</a>', url, inbound.customer.name)
 
-    @admin.display(description="order", ordering="order__number")
+    @admin.display(description=_("order"), ordering="order__number")
     def order_link(self, inbound: InboundMessage):
         if inbound.order is None:
             return "—"
         url = reverse("admin:orders_order_change", args=[inbound.order_id])
         return format_html('<a href="{}">{}</a>', url, inbound.order.number)
 
-    @admin.display(description="text")
+    @admin.display(description=_("text"))
     def short_text(self, inbound: InboundMessage):
         text = inbound.text or inbound.button_payload
         return format_html('<span dir="auto">{}</span>', Truncator(text).chars(80))
 
-    @admin.display(description="outcome")
+    @admin.display(description=_("outcome"))
     def short_outcome(self, inbound: InboundMessage):
         return Truncator(inbound.outcome).chars(80)
 
-    @admin.action(description="Mark selected replies handled", permissions=["change"])
+    @admin.action(description=_("Mark selected replies handled"), permissions=["change"])
     def mark_handled(self, request, queryset):
         count = inbound_mark_handled(queryset.values_list("pk", flat=True), actor=request.user)
         self.message_user(
-            request, f"{count} repl{'y' if count == 1 else 'ies'} marked handled.", messages.SUCCESS
+            request,
+            ngettext("%(count)s reply marked handled.", "%(count)s replies marked handled.", count)
+            % {"count": count},
+            messages.SUCCESS,
         )

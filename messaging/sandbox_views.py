@@ -36,6 +36,8 @@ from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.text import get_text_list
+from django.utils.translation import gettext, pgettext, pgettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from config.celery import task_publish
@@ -59,14 +61,14 @@ WORKER_SLOW_AFTER = timedelta(seconds=15)  # still not picked up: say the worker
 REACHED = (Message.Status.SENT, Message.Status.DELIVERED, Message.Status.READ)
 # Message status → (ticks, label). Read ticks are the same two, coloured by the template.
 TICKS = {
-    Message.Status.QUEUED: ("🕓", "queued"),
-    Message.Status.SENDING: ("🕓", "sending"),
-    Message.Status.SENT: ("✓", "sent"),
-    Message.Status.DELIVERED: ("✓✓", "delivered"),
-    Message.Status.READ: ("✓✓", "read"),
-    Message.Status.FAILED: ("!", "failed"),
-    Message.Status.UNDELIVERABLE: ("!", "undeliverable"),
-    Message.Status.UNKNOWN: ("?", "unknown"),
+    Message.Status.QUEUED: ("🕓", pgettext_lazy("message status", "queued")),
+    Message.Status.SENDING: ("🕓", pgettext_lazy("message status", "sending")),
+    Message.Status.SENT: ("✓", pgettext_lazy("message status", "sent")),
+    Message.Status.DELIVERED: ("✓✓", pgettext_lazy("message status", "delivered")),
+    Message.Status.READ: ("✓✓", pgettext_lazy("message status", "read")),
+    Message.Status.FAILED: ("!", pgettext_lazy("message status", "failed")),
+    Message.Status.UNDELIVERABLE: ("!", pgettext_lazy("message status", "undeliverable")),
+    Message.Status.UNKNOWN: ("?", pgettext_lazy("message status", "unknown")),
 }
 
 
@@ -133,7 +135,7 @@ def phone_conversation(customer: Customer) -> list[Bubble]:
             text=r.text or r.button_payload,
             pk=r.pk,
             reply_state="delivered",
-            status_label="delivered to Livra",
+            status_label=gettext("delivered to Livra"),
         )
         for r in replies[:SHOWN_PER_SIDE]
     ]
@@ -170,12 +172,12 @@ def _pending_bubble(entry: dict) -> Bubble:
     elif result.state == states.RETRY:
         state, detail = "retrying", str(result.result)
     elif timezone.now() - sent_at > WORKER_SLOW_AFTER:
-        detail = "no worker has taken it yet: is the Celery worker running?"
+        detail = gettext("no worker has taken it yet: is the Celery worker running?")
     labels = {
-        "sending": "sending…",
-        "retrying": "not delivered yet",
-        "failed": "failed",
-        "delivered": "delivered to Livra",
+        "sending": gettext("sending…"),
+        "retrying": gettext("not delivered yet"),
+        "failed": pgettext("reply state", "failed"),
+        "delivered": gettext("delivered to Livra"),
     }
     return Bubble(
         outbound=False,
@@ -255,7 +257,7 @@ def phone_customers(request):
     customers = sandbox_customers(request.user).order_by("-awaiting_confirmation", "-last_message_at", "-pk")[
         :200
     ]
-    context = {**admin.site.each_context(request), "title": "Sandbox phone", "customers": customers}
+    context = {**admin.site.each_context(request), "title": gettext("Sandbox phone"), "customers": customers}
     return render(request, "messaging/sandbox/customers.html", context)
 
 
@@ -266,7 +268,7 @@ def phone(request, customer_id: int):
     bubbles, channels = phone_conversation(customer), sandbox_channels(customer)
     context = {
         **admin.site.each_context(request),
-        "title": f"Sandbox phone: {customer.name}",
+        "title": gettext("Sandbox phone: %(customer)s") % {"customer": customer.name},
         "customer": customer,
         "phone_channels": [Channel(c) for c in channels],
         "reply_channel": _reply_channel(bubbles, channels),
@@ -290,7 +292,7 @@ def phone_reply(request, customer_id: int):
     """The customer taps a quick reply or sends text: queue the signed inbound webhook."""
     customer = _sandbox_customer(request, customer_id)
     if not customer.phone:
-        return HttpResponseBadRequest("this customer has no valid phone number")
+        return HttpResponseBadRequest(gettext("this customer has no valid phone number"))
     if request.POST.get("resend"):
         return _resend(request, customer, request.POST["resend"])
     if request.POST.get("button"):
@@ -312,7 +314,7 @@ def _resend(request, customer: Customer, reply_id: str):
     entries = request.session.get(PENDING_SESSION_KEY, [])
     entry = next((e for e in entries if e["id"] == reply_id and e["customer"] == customer.pk), None)
     if entry is None:
-        return HttpResponseBadRequest("no such reply waiting to be sent again")
+        return HttpResponseBadRequest(gettext("no such reply waiting to be sent again"))
     return _post_reply(request, customer, entry)
 
 
@@ -326,7 +328,9 @@ def _post_reply(request, customer: Customer, entry: dict):
     if not task_publish(sandbox_reply_post_task, customer.store.slug, entry["body"], task_id=task_id):
         # The reply stays on the page as not sent; "Send again" tries once the broker is back.
         return HttpResponse(
-            "the worker queue is unavailable, try again in a moment", status=503, content_type="text/plain"
+            gettext("the worker queue is unavailable, try again in a moment"),
+            status=503,
+            content_type="text/plain",
         )
     logger.info("sandbox reply queued customer_id=%s user_id=%s", customer.pk, request.user.pk)
     return JsonResponse({"queued": True, "reply": entry["id"]}, status=202)
@@ -344,7 +348,7 @@ def _button_reply(customer: Customer, message_id: str, button_id: str) -> dict |
     buttons = message.template.buttons if message is not None and message.template is not None else []
     button = next((b for b in buttons if b.get("id") == button_id), None)
     if button is None or message.status not in REACHED:
-        return "no such button on this customer's message"
+        return gettext("no such button on this customer's message")
     return {
         "channel": message.channel,
         "text": button.get("title", ""),
@@ -356,7 +360,10 @@ def _button_reply(customer: Customer, message_id: str, button_id: str) -> dict |
 def _text_reply(text: str, channel: str, channels: list[str]) -> dict | str:
     text = text.strip()
     if not text or len(text) > REPLY_MAX_CHARS:
-        return f"type a reply of 1 to {REPLY_MAX_CHARS} characters"
+        return gettext("type a reply of 1 to %(max)s characters") % {"max": REPLY_MAX_CHARS}
     if channel not in channels:
-        return f"this customer can only be answered for on {' or '.join(channels)} here"
+        # get_text_list: "whatsapp or sms", its "or" translated by Django.
+        return gettext("this customer can only be answered for on %(channels)s here") % {
+            "channels": get_text_list(channels)
+        }
     return {"channel": channel, "text": text}

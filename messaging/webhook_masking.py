@@ -9,13 +9,15 @@ bounce reason, an error text) by its shape. What ops need to follow a webhook st
 message ids (``MessageSid``, ``wamid``, ``sg_message_id``), statuses, error codes, timestamps,
 button payloads, and the last digits of a masked number or id, to tell two apart.
 
-Pure functions, no Django: ``masked_headers``, and ``body_for_display``, which lays a body out for
-the admin page, masked or not.
+Pure functions (Django only to translate the "characters hidden" note): ``masked_headers``, and
+``body_for_display``, which lays a body out for the admin page, masked or not.
 """
 
 import json
 import re
 from urllib.parse import parse_qsl
+
+from django.utils.translation import ngettext
 
 HIDDEN = "•••"
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
@@ -50,7 +52,10 @@ def mask_phone(value: str) -> str:
 
 
 def mask_text(value: str) -> str:
-    return f"[{len(value)} characters hidden]" if value else value
+    if not value:
+        return value
+    count = len(value)
+    return ngettext("[%(count)s character hidden]", "[%(count)s characters hidden]", count) % {"count": count}
 
 
 def mask_in_text(value: str) -> str:

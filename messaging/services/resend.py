@@ -10,6 +10,7 @@ import logging
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from messaging.models import Message, MessageStatusChange, Purpose
 from messaging.services.consent import consent_allows
@@ -31,7 +32,10 @@ class ResendRefused(Exception):
 def resend_problem(message: Message) -> str:
     """Why ``message`` cannot be resent now, or "" when it can (read-only; the service re-checks)."""
     if message.status in NOT_RESENDABLE:
-        return f"message {message.pk} is still being sent ({message.get_status_display().lower()})"
+        return gettext("message %(id)s is still being sent (%(status)s)") % {
+            "id": message.pk,
+            "status": message.get_status_display().lower(),
+        }
     return ""
 
 
@@ -41,7 +45,7 @@ def message_resend(message: Message, *, actor, reason: str) -> Message:
         raise PermissionDenied("resending a message needs the messaging.resend_message permission")
     reason = (reason or "").strip()
     if not reason:
-        raise ResendRefused("A reason is required to resend a message.")
+        raise ResendRefused(gettext("A reason is required to resend a message."))
 
     with transaction.atomic():
         # The original's row lock serializes resends of it: numbering and the double-click check.
@@ -52,26 +56,38 @@ def message_resend(message: Message, *, actor, reason: str) -> Message:
         )
         problem = resend_problem(original)
         if problem:
-            raise ResendRefused(f"Cannot resend: {problem}.")
+            raise ResendRefused(gettext("Cannot resend: %(problem)s.") % {"problem": problem})
         earlier = Message.objects.filter(
             fallback_from=original, idempotency_key__startswith=f"resend:{original.pk}:"
         )
         if earlier.filter(status__in=NOT_RESENDABLE).exists():
-            raise ResendRefused(f"Message {original.pk} was just resent; that copy is still being sent.")
+            raise ResendRefused(
+                gettext("Message %(id)s was just resent; that copy is still being sent.")
+                % {"id": original.pk}
+            )
 
         order, customer, channel = original.order, original.customer, original.channel
         purpose = original.notification.purpose if original.notification else Purpose.TRANSACTIONAL
         policy = messaging_settings_for(order.store).transactional_policy
         if not consent_allows(customer, channel, purpose, policy=policy):
-            raise ResendRefused(f"Cannot resend: the customer has not consented to {channel} messages.")
+            raise ResendRefused(
+                gettext("Cannot resend: the customer has not consented to %(channel)s messages.")
+                % {"channel": channel}
+            )
         # Where the customer can be reached now: an agent often resends after correcting it.
         recipient = contact_point(customer, channel)
         if not recipient:
-            raise ResendRefused(f"Cannot resend: the customer has no valid contact for {channel}.")
+            raise ResendRefused(
+                gettext("Cannot resend: the customer has no valid contact for %(channel)s.")
+                % {"channel": channel}
+            )
 
         provider = channel_provider_for(order.store, channel)
         if provider is None:
-            raise ResendRefused(f"Cannot resend: the store has no provider configured for {channel}.")
+            raise ResendRefused(
+                gettext("Cannot resend: the store has no provider configured for %(channel)s.")
+                % {"channel": channel}
+            )
 
         number = earlier.count() + 1
         now = timezone.now()
