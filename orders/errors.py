@@ -8,12 +8,18 @@ from django.utils import translation
 from django.utils.translation import gettext
 from django_fsm import ConcurrentTransition
 
-from orders.transitions import OrderStatus
+from orders.transitions import TRANSITIONS_BY_NAME, OrderStatus
 
 
 def _status_words(status: str) -> str:
     """An order status as a sentence says it ("awaiting confirmation"), in the active language."""
     return str(OrderStatus(status).label).lower() if status in OrderStatus.values else status
+
+
+def _transition_words(name: str) -> str:
+    """A transition as its button says it ("Mark shipped"), in the active language."""
+    spec = TRANSITIONS_BY_NAME.get(name)
+    return gettext(spec.label) if spec else name
 
 
 def _status_words_in_english(status: str) -> str:
@@ -52,7 +58,7 @@ class IllegalTransition(OrderTransitionError):
     def user_message(self) -> str:
         message = gettext("Order %(number)s cannot “%(transition)s” while it is %(status)s.") % {
             "number": self.number,
-            "transition": self.name,
+            "transition": _transition_words(self.name),
             "status": _status_words(self.status),
         }
         return f"{message} {self.reason}".strip()
@@ -65,7 +71,9 @@ class TransitionPermissionDenied(OrderTransitionError):
         self.name = name
 
     def user_message(self) -> str:
-        return gettext("You do not have permission to “%(transition)s” orders.") % {"transition": self.name}
+        return gettext("You do not have permission to “%(transition)s” orders.") % {
+            "transition": _transition_words(self.name)
+        }
 
 
 class StaleOrderStatus(OrderTransitionError, ConcurrentTransition):
@@ -85,4 +93,8 @@ class StaleOrderStatus(OrderTransitionError, ConcurrentTransition):
         return gettext(
             "Order %(number)s changed to %(status)s since you loaded it (you saw %(expected)s). "
             "Reload and try again."
-        ) % {"number": self.number, "status": _status_words(self.actual), "expected": self.expected}
+        ) % {
+            "number": self.number,
+            "status": _status_words(self.actual),
+            "expected": _status_words(self.expected),
+        }
