@@ -22,7 +22,7 @@ from django.utils.timesince import timesince
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
-from automations.forms import DryRunForm, RuleForm
+from automations.forms import INTENT_LABELS, DryRunForm, RuleForm
 from automations.models import QueueEntry, Rule, RuleRevision, SweepRun, TeamAlert, Timer, Trigger
 from automations.services.queue import queue_entry_close
 from automations.services.rules import (
@@ -68,10 +68,10 @@ def trigger_summary(rule: Rule) -> str:
             "duration": duration_text(rule.delay_minutes),
         }
     if rule.trigger == Trigger.REPLY_INTENT:
-        return gettext("customer replies: %(intent)s") % {"intent": rule.intent or "?"}
+        return gettext("customer replies: %(intent)s") % {"intent": INTENT_LABELS.get(rule.intent, "?")}
     if rule.trigger == Trigger.LATE_REPLY:
         return gettext("customer replies once the order no longer awaits an answer: %(intent)s") % {
-            "intent": rule.intent or "?"
+            "intent": INTENT_LABELS.get(rule.intent, "?")
         }
     if rule.trigger == Trigger.ALL_CHANNELS_FAILED:
         return gettext("every channel failed for a message")
@@ -117,8 +117,13 @@ def revision_changes(before: dict | None, after: dict) -> list[str]:
 class RuleAdmin(StoreScopedAdmin, admin.ModelAdmin):
     form = RuleForm
     change_form_template = "admin/automations/rule/change_form.html"
-    list_display = ["position", "name", "store", "trigger_text", "enabled", "version", "updated_at"]
-    list_display_links = ["name"]
+    list_display = ["position", "name_column", "store", "trigger_text", "enabled", "version", "updated_at"]
+
+    @admin.display(description=_("name"), ordering="name")
+    def name_column(self, rule: Rule) -> str:
+        return rule.name_shown
+
+    list_display_links = ["name_column"]
     list_filter = ["store", "trigger", "enabled"]
     list_select_related = ["store"]
     ordering = ["store__name", "store_id", "position", "id"]
@@ -225,11 +230,11 @@ class RuleAdmin(StoreScopedAdmin, admin.ModelAdmin):
                 messages.error(
                     request,
                     gettext("“%(rule)s” was not enabled: %(problems)s")
-                    % {"rule": rule.name, "problems": " ".join(refused.messages)},
+                    % {"rule": rule.name_shown, "problems": " ".join(refused.messages)},
                 )
         if done:
             names = ", ".join(
-                gettext("“%(rule)s” (now v%(version)s)") % {"rule": rule.name, "version": rule.version}
+                gettext("“%(rule)s” (now v%(version)s)") % {"rule": rule.name_shown, "version": rule.version}
                 for rule in done
             )
             text = gettext("Enabled: %(rules)s.") if enabled else gettext("Disabled: %(rules)s.")
@@ -275,7 +280,7 @@ class RuleAdmin(StoreScopedAdmin, admin.ModelAdmin):
             total = 1 if order else dry_run_orders(rule, days).count()
         context = {
             **self.admin_site.each_context(request),
-            "title": gettext("What would “%(rule)s” do?") % {"rule": rule.name},
+            "title": gettext("What would “%(rule)s” do?") % {"rule": rule.name_shown},
             "opts": self.opts,
             "original": rule,
             "rule": rule,
@@ -364,14 +369,20 @@ class TeamAlertAdmin(StoreScopedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin):
     store_lookups = ("order__store",)
     """What rules posted (or could not post) to the team channel."""
 
-    list_display = ["created_at", "order_number", "text", "state", "attempts", "sent_at"]
+    list_display = ["created_at", "order_number", "text_column", "state", "attempts", "sent_at"]
+
+    @admin.display(description=_("text"))
+    def text_column(self, alert: TeamAlert) -> str:
+        # Posted to the team channel in English; marked so (screen readers, and tests/i18n).
+        return format_html('<span lang="en">{}</span>', alert.text)
+
     list_filter = ["state", "rule"]
     list_select_related = ["order"]
     search_fields = ["order__number", "text"]
     fields = readonly_fields = [
         "order_number",
         "rule",
-        "text",
+        "text_column",
         "state",
         "attempts",
         "next_attempt_at",
@@ -419,12 +430,17 @@ class QueueEntryAdmin(StoreScopedAdmin, PhoneSearchMixin, admin.ModelAdmin):
         "priority",
         "order_number",
         "customer",
-        "reason",
+        "reason_column",
         "waiting",
         "store",
         "rule",
         "state",
     ]
+
+    @admin.display(description=_("reason"), ordering="reason")
+    def reason_column(self, entry: QueueEntry) -> str:
+        return entry.reason_shown
+
     list_display_links = ["priority"]
     list_filter = [QueueStateFilter, ("order__store", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["order__customer", "order__store", "rule"]
@@ -436,7 +452,7 @@ class QueueEntryAdmin(StoreScopedAdmin, PhoneSearchMixin, admin.ModelAdmin):
         "customer_name",
         "customer_phone",
         "priority",
-        "reason",
+        "reason_column",
         "rule",
         "state",
         "created_at",

@@ -8,8 +8,10 @@ from django.core.exceptions import ValidationError
 from django.forms.fields import InvalidJSONInput
 from django.template.loader import render_to_string
 from django.utils.functional import lazy
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import capfirst
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from automations.models import Rule
@@ -27,13 +29,29 @@ def _interpolate(message, values: dict) -> str:
     return message % values
 
 
+def _interpolate_codes(message, values: dict) -> str:
+    # The values are codes a person types into the rule (cod, whatsapp, first_delivered): shown
+    # as code, apart from the translated words around them.
+    codes = {name: format_html("<code>{}</code>", value) for name, value in values.items()}
+    return mark_safe(conditional_escape(message) % codes)  # noqa: S308 - both sides are escaped
+
+
+# The reply intents a rule answers, as the inbox names them (messaging.models.InboundMessage.Intent).
+INTENT_LABELS = {
+    "confirm": pgettext_lazy("reply intent", "Confirm"),
+    "cancel": pgettext_lazy("reply intent", "Cancel"),
+    "unclear": pgettext_lazy("reply intent", "Unclear"),
+}
+
 # A translated text with named placeholders, filled in when it is shown (in the language then).
 interpolate_lazy = lazy(_interpolate, str)
+# The same, with code values (for the rule editor's help, which is HTML).
+interpolate_codes_lazy = lazy(_interpolate_codes, SafeString)
 
 # What each condition field tests, and one leaf that uses it (tests check every example is valid).
 CONDITION_FIELDS: dict[str, tuple[str, dict]] = {
     "payment_method": (
-        interpolate_lazy(
+        interpolate_codes_lazy(
             _("how the order is paid: %(methods)s"), {"methods": ", ".join(PaymentMethod.values)}
         ),
         {"field": "payment_method", "op": "eq", "value": "cod"},
@@ -56,7 +74,7 @@ CONDITION_FIELDS: dict[str, tuple[str, dict]] = {
         {"field": "past_returns", "op": "gte", "value": 2},
     ),
     "consent": (
-        interpolate_lazy(
+        interpolate_codes_lazy(
             _("the customer opted in on a channel: %(channels)s"), {"channels": ", ".join(Channel.values)}
         ),
         {"field": "consent", "op": "has", "value": "whatsapp"},
@@ -93,7 +111,7 @@ CONDITIONS_EXAMPLE = {
 # What each action does, and one that uses it (tests check every example is valid on EXAMPLE_RULE).
 ACTION_TYPES: dict[str, tuple[str, dict]] = {
     "notify": (
-        interpolate_lazy(
+        interpolate_codes_lazy(
             _(
                 "send the customer the message of an event; policy %(first_delivered)s or %(all_opted_in)s "
                 "(the first channel that delivers, or every channel the customer opted in on); optional "
@@ -176,7 +194,7 @@ class RuleForm(forms.ModelForm):
 
     intent = forms.ChoiceField(
         label=capfirst(Rule._meta.get_field("intent").verbose_name),
-        choices=[("", "---------"), *((intent, intent) for intent in REPLY_INTENTS)],
+        choices=[("", "---------"), *((intent, INTENT_LABELS[intent]) for intent in REPLY_INTENTS)],
         required=False,
         help_text=_("For the reply triggers (the customer replied …)"),
     )

@@ -6,6 +6,7 @@ from django.utils import timezone
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
+from orders.stored_words import stored_words
 from orders.transitions import OrderStatus
 
 
@@ -79,7 +80,12 @@ class Rule(models.Model):
         permissions = [("dry_run_rule", "Can dry-run a rule")]
 
     def __str__(self) -> str:
-        return f"{self.name} (v{self.version})"
+        return f"{self.name_shown} (v{self.version})"
+
+    @property
+    def name_shown(self) -> str:
+        """The name in the reader's language when it is a default rule's (orders.stored_words)."""
+        return stored_words(self.name)
 
 
 class RuleRevision(models.Model):
@@ -227,7 +233,11 @@ class QueueEntry(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.order} ({self.reason})"
+        return f"{self.order} ({self.reason_shown})"
+
+    @property
+    def reason_shown(self) -> str:
+        return stored_words(self.reason)
 
 
 class TeamAlert(models.Model):
@@ -274,4 +284,5 @@ class TeamAlert(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.text} ({self.order})"
+        # The text is what the team channel received, in English (automations.services.team_alerts).
+        return gettext("Team alert #%(id)s on %(order)s") % {"id": self.pk, "order": self.order}

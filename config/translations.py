@@ -34,6 +34,7 @@ _HEADER_PLACEHOLDERS = {
     '"Last-Translator: FULL NAME <EMAIL@ADDRESS>\\n"': '"Last-Translator: Livra\\n"',
     '"Language-Team: LANGUAGE <LL@li.org>\\n"': '"Language-Team: Livra\\n"',
     '"PO-Revision-Date: YEAR-MO-DA HO:MI+ZONE\\n"': None,  # the lines say when; git says it better
+    '"Project-Id-Version:  Livra\\n"': '"Project-Id-Version: Livra\\n"',  # as Babel writes it
 }
 
 
@@ -48,6 +49,8 @@ def header_fill(po_path: Path) -> None:
     head = "".join(line for line in head.splitlines(keepends=True) if line.strip() != "#, fuzzy")
     lines = []
     for line in rest.split("\n"):
+        if line.startswith('"Generated-By: '):
+            continue  # a tool's name, not the catalog's
         if line in _HEADER_PLACEHOLDERS:
             if _HEADER_PLACEHOLDERS[line] is not None:
                 lines.append(_HEADER_PLACEHOLDERS[line])

@@ -86,16 +86,39 @@ def resend_url(*message_ids: int) -> str:
 
 def message_link(message: Message) -> str:
     url = reverse("admin:messaging_message_change", args=[quote(message.pk)])
-    return format_html('<a href="{}">#{}</a> {} ({})', url, message.pk, message.channel, message.status)
+    return format_html(
+        '<a href="{}">#{}</a> {} ({})',
+        url,
+        message.pk,
+        message.get_channel_display(),
+        message.get_status_display(),
+    )
 
 
 # --- the outbox ------------------------------------------------------------------------------
 class MessageStatusChangeInline(StoreScopedInline, ReadOnlyAdminMixin, admin.TabularInline):
     model = MessageStatusChange
     verbose_name_plural = _("status history")
-    fields = readonly_fields = ("at", "from_status", "to_status", "source", "detail")
+    fields = readonly_fields = ("at", "from_status_shown", "to_status_shown", "source_shown", "detail_shown")
     extra = 0
     can_delete = False
+
+    @admin.display(description=_("from status"))
+    def from_status_shown(self, change: MessageStatusChange) -> str:
+        return change.from_status_words
+
+    @admin.display(description=_("to status"))
+    def to_status_shown(self, change: MessageStatusChange) -> str:
+        return change.to_status_words
+
+    # The technical trail (what recorded the change, a provider's error) is recorded in English.
+    @admin.display(description=_("source"))
+    def source_shown(self, change: MessageStatusChange) -> str:
+        return format_html('<span lang="en">{}</span>', change.source)
+
+    @admin.display(description=_("detail"))
+    def detail_shown(self, change: MessageStatusChange) -> str:
+        return format_html('<span lang="en">{}</span>', change.detail) if change.detail else "-"
 
 
 class MessageAttemptInline(StoreScopedInline, ReadOnlyAdminMixin, admin.TabularInline):

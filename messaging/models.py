@@ -198,7 +198,7 @@ class MessageTemplate(models.Model):
     subject = models.CharField(
         _("subject"), max_length=200, blank=True, help_text=_("E-mail subject; placeholders allowed")
     )
-    body = models.TextField(_("body"), help_text=_("Text with {placeholders}, e.g. {customer_name}"))
+    body = models.TextField(_("body"), help_text=_("Text with placeholders, e.g. {customer_name}"))
     # WhatsApp (Meta Cloud API): the approved template and its ordered body parameters.
     whatsapp_template_name = models.CharField(_("WhatsApp template name"), max_length=100, blank=True)
     whatsapp_language_code = models.CharField(_("WhatsApp language code"), max_length=10, blank=True)
@@ -367,8 +367,8 @@ class Message(models.Model):
     def __str__(self) -> str:
         return gettext("%(event)s via %(channel)s (%(status)s)") % {
             "event": self.event,
-            "channel": self.channel,
-            "status": self.status,
+            "channel": _channel_words(self.channel),
+            "status": self.get_status_display(),
         }
 
 
@@ -411,7 +411,18 @@ class MessageAttempt(models.Model):
         constraints = [models.UniqueConstraint(fields=["message", "number"], name="attempt_number_unique")]
 
     def __str__(self) -> str:
-        return gettext("attempt %(number)s: %(outcome)s") % {"number": self.number, "outcome": self.outcome}
+        return gettext("attempt %(number)s: %(outcome)s") % {
+            "number": self.number,
+            "outcome": self.get_outcome_display(),
+        }
+
+
+def _channel_words(channel: str) -> str:
+    return str(Channel(channel).label) if channel in Channel.values else channel
+
+
+def _message_status_words(status: str) -> str:
+    return str(Message.Status(status).label) if status in Message.Status.values else status
 
 
 class MessageStatusChange(models.Model):
@@ -432,7 +443,16 @@ class MessageStatusChange(models.Model):
         ordering = ["at", "id"]
 
     def __str__(self) -> str:
-        return f"{self.from_status or '-'} → {self.to_status}"
+        return f"{self.from_status_words or '-'} → {self.to_status_words}"
+
+    # The statuses as the message's status choices say them, in the reader's language.
+    @property
+    def from_status_words(self) -> str:
+        return _message_status_words(self.from_status)
+
+    @property
+    def to_status_words(self) -> str:
+        return _message_status_words(self.to_status)
 
 
 # --- What providers send us ------------------------------------------------------------------
@@ -478,7 +498,7 @@ class ProviderWebhook(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.provider} {self.kind} #{self.pk}"
+        return f"{self.provider} {self.get_kind_display()} #{self.pk}"
 
 
 class InboundMessage(models.Model):
@@ -554,4 +574,7 @@ class InboundMessage(models.Model):
         ]
 
     def __str__(self) -> str:
-        return gettext("%(channel)s reply (%(intent)s)") % {"channel": self.channel, "intent": self.intent}
+        return gettext("%(channel)s reply (%(intent)s)") % {
+            "channel": self.get_channel_display(),
+            "intent": self.get_intent_display(),
+        }

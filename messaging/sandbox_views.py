@@ -201,7 +201,8 @@ def _outbound_bubble(message: Message) -> Bubble:
         outbound=True,
         at=message.created_at,
         channel=message.channel,
-        text=message.body or message.event.replace("_", " "),
+        # A queued message is written (rendered) when it is sent.
+        text=message.body or gettext("“%(event)s”, written when it is sent") % {"event": message.event},
         pk=message.pk,
         subject=message.subject,
         status=message.status,

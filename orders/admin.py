@@ -25,6 +25,7 @@ from orders.models import Customer, Order, OrderEvent, OrderItem, Store
 from orders.phones import normalize_phone
 from orders.selectors import order_available_transitions, order_list_for_admin
 from orders.services import order_create, order_transition
+from orders.stored_words import stored_words
 from orders.transitions import TRANSITIONS_BY_NAME, OrderStatus
 
 S = OrderStatus
@@ -194,12 +195,16 @@ class OrderEventInline(StoreScopedInline, ReadOnlyAdminMixin, admin.TabularInlin
     model = OrderEvent
     verbose_name = _("timeline event")
     verbose_name_plural = _("timeline")
-    fields = readonly_fields = ("when", "type", "from_to", "source", "actor", "reason")
+    fields = readonly_fields = ("when", "type", "from_to", "source", "actor", "reason_shown")
     extra = 0
     can_delete = False
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("actor")
+
+    @admin.display(description=_("reason"))
+    def reason_shown(self, event):
+        return stored_words(event.reason)
 
     @admin.display(description=_("when"))
     def when(self, event):

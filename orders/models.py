@@ -349,7 +349,7 @@ class OrderEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.type} ({self.from_status} → {self.to_status})"
+        return f"{self.type} ({self.get_from_status_display()} → {self.get_to_status_display()})"
 
 
 class StoreDelivery(models.Model):

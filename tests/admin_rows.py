@@ -74,7 +74,9 @@ def store_with_rows(name: str, slug: str, **order_kwargs) -> StoreRows:
         RuleRevision: RuleRevision.objects.filter(rule=rule).first(),
         Timer: Timer.objects.filter(order=order).first(),
         TeamAlert: TeamAlert.objects.create(order=order, text=f"Order {order.number} needs a look"),
-        QueueEntry: QueueEntry.objects.create(order=order, reason="no answer"),
+        QueueEntry: QueueEntry.objects.create(
+            order=order, reason="no answer to the confirmation request in 2 h"
+        ),
     }
     assert all(row is not None for row in rows.values()), rows
     return StoreRows(store, rows)

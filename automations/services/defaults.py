@@ -11,11 +11,16 @@ became of the order — a cancel after confirming is asked to send 2 for a call,
 the order. (A late confirm or cancel no rule answers is acknowledged like an unclear reply:
 ``messaging.services.inbound``.)
 
+Rule names and queue reasons are stored in English and shown in the reader's language
+(``gettext_noop`` here, ``orders.stored_words`` where they are shown).
+
 A payment reported by the store is a fact, not a decision: store ingestion accepts a paid
 prepaid order (``orders.services.ingest``).
 """
 
 from decimal import Decimal
+
+from django.utils.translation import gettext_noop
 
 from automations.services.rules import SNAPSHOT_FIELDS, rule_snapshot
 
@@ -72,7 +77,7 @@ def _answer(key: str, name: str, position: int, trigger: str, intent: str, actio
 DEFAULT_RULES: tuple[dict, ...] = (
     {
         "key": "cod-ask-to-confirm",
-        "name": "COD: ask the customer to confirm a new order",
+        "name": gettext_noop("COD: ask the customer to confirm a new order"),
         "position": 1,
         "trigger": "entered_status",
         "status": "placed",
@@ -81,7 +86,7 @@ DEFAULT_RULES: tuple[dict, ...] = (
     },
     _tell(
         "prepaid-received",
-        "Prepaid: tell the customer the order is received",
+        gettext_noop("Prepaid: tell the customer the order is received"),
         2,
         "placed",
         "order_received",
@@ -89,14 +94,14 @@ DEFAULT_RULES: tuple[dict, ...] = (
     ),
     _tell(
         "confirmation-request",
-        "Send the confirmation request (Confirm / Cancel)",
+        gettext_noop("Send the confirmation request (Confirm / Cancel)"),
         3,
         "awaiting_confirmation",
         "confirmation_requested",
     ),
     {
         "key": "cod-reminder",
-        "name": "COD: remind after 30 min without an answer",
+        "name": gettext_noop("COD: remind after 30 min without an answer"),
         "position": 10,
         "trigger": "in_status_for",
         "status": "awaiting_confirmation",
@@ -105,46 +110,54 @@ DEFAULT_RULES: tuple[dict, ...] = (
     },
     {
         "key": "cod-queue",
-        "name": "COD: confirmation queue after 2 h without an answer",
+        "name": gettext_noop("COD: confirmation queue after 2 h without an answer"),
         "position": 20,
         "trigger": "in_status_for",
         "status": "awaiting_confirmation",
         "delay_minutes": 120,
         "actions": [
-            {"type": "queue", "priority": 50, "reason": "no answer to the confirmation request in 2 h"}
+            {
+                "type": "queue",
+                "priority": 50,
+                "reason": gettext_noop("no answer to the confirmation request in 2 h"),
+            }
         ],
     },
     {
         "key": "cod-cancel-unconfirmed",
-        "name": "COD: cancel what stays unconfirmed for 24 h",
+        "name": gettext_noop("COD: cancel what stays unconfirmed for 24 h"),
         "position": 30,
         "trigger": "in_status_for",
         "status": "awaiting_confirmation",
         "delay_minutes": 24 * 60,
         "conditions": {"field": "total_amount", "op": "lte", "value": str(HIGH_VALUE - Decimal("0.01"))},
-        "actions": [{"type": "cancel", "reason": "not confirmed within 24 hours"}],
+        "actions": [{"type": "cancel", "reason": gettext_noop("not confirmed within 24 hours")}],
     },
     {
         "key": "cod-high-value-to-agent",
-        "name": "COD: high-value orders unconfirmed for 24 h go to an agent",
+        "name": gettext_noop("COD: high-value orders unconfirmed for 24 h go to an agent"),
         "position": 31,
         "trigger": "in_status_for",
         "status": "awaiting_confirmation",
         "delay_minutes": 24 * 60,
         "conditions": {"field": "total_amount", "op": "gte", "value": str(HIGH_VALUE)},
-        "actions": [{"type": "queue", "priority": 90, "reason": "high-value order unconfirmed for 24 h"}],
+        "actions": [
+            {"type": "queue", "priority": 90, "reason": gettext_noop("high-value order unconfirmed for 24 h")}
+        ],
     },
     {
         "key": "unclear-reply-to-queue",
-        "name": "An unclear answer to the confirmation request goes to the queue",
+        "name": gettext_noop("An unclear answer to the confirmation request goes to the queue"),
         "position": 40,
         "trigger": "reply_intent",
         "intent": "unclear",
-        "actions": [{"type": "queue", "priority": 70, "reason": "the customer's answer needs a human"}],
+        "actions": [
+            {"type": "queue", "priority": 70, "reason": gettext_noop("the customer's answer needs a human")}
+        ],
     },
     _answer(
         "unclear-reply-acknowledge",
-        "An unclear answer: tell the customer we got it (once in 30 min)",
+        gettext_noop("An unclear answer: tell the customer we got it (once in 30 min)"),
         41,
         "reply_intent",
         "unclear",
@@ -152,19 +165,23 @@ DEFAULT_RULES: tuple[dict, ...] = (
     ),
     _answer(
         "late-cancel-again-to-queue",
-        "A cancel after confirming, once told to send 2: confirmation queue, and we got it",
+        gettext_noop("A cancel after confirming, once told to send 2: confirmation queue, and we got it"),
         42,
         "late_reply",
         "cancel",
         [
-            {"type": "queue", "priority": 80, "reason": "customer asked to cancel after confirming"},
+            {
+                "type": "queue",
+                "priority": 80,
+                "reason": gettext_noop("customer asked to cancel after confirming"),
+            },
             ACKNOWLEDGE,
         ],
         conditions={"all": [CONFIRMED_NOT_DELIVERED, TOLD_TO_SEND_2]},
     ),
     _answer(
         "late-cancel-confirmed",
-        "A cancel after confirming: already confirmed, send 2 for a call",
+        gettext_noop("A cancel after confirming: already confirmed, send 2 for a call"),
         43,
         "late_reply",
         "cancel",
@@ -173,7 +190,7 @@ DEFAULT_RULES: tuple[dict, ...] = (
     ),
     _answer(
         "late-confirm-confirmed",
-        "A confirm of a confirmed order: nothing more to do",
+        gettext_noop("A confirm of a confirmed order: nothing more to do"),
         44,
         "late_reply",
         "confirm",
@@ -182,7 +199,7 @@ DEFAULT_RULES: tuple[dict, ...] = (
     ),
     _answer(
         "late-confirm-cancelled",
-        "A confirm of a cancelled order: order again, or reply to talk to us",
+        gettext_noop("A confirm of a cancelled order: order again, or reply to talk to us"),
         45,
         "late_reply",
         "confirm",
@@ -191,7 +208,7 @@ DEFAULT_RULES: tuple[dict, ...] = (
     ),
     _answer(
         "late-cancel-cancelled",
-        "A cancel of a cancelled order: it is cancelled",
+        gettext_noop("A cancel of a cancelled order: it is cancelled"),
         46,
         "late_reply",
         "cancel",
@@ -200,7 +217,9 @@ DEFAULT_RULES: tuple[dict, ...] = (
     ),
     _answer(
         "late-unclear-acknowledge",
-        "A message about an order not awaiting an answer: tell the customer we got it (once in 30 min)",
+        gettext_noop(
+            "A message about an order not awaiting an answer: tell the customer we got it (once in 30 min)"
+        ),
         47,
         "late_reply",
         "unclear",
@@ -208,56 +227,68 @@ DEFAULT_RULES: tuple[dict, ...] = (
     ),
     {
         "key": "shipment-stale",
-        "name": "No carrier news for 72 h: alert the team and queue",
+        "name": gettext_noop("No carrier news for 72 h: alert the team and queue"),
         "position": 50,
         "trigger": "shipment_stale",
         "delay_minutes": 72 * 60,
         "actions": [
             {"type": "team_alert", "text": "no carrier news for 72 hours"},
-            {"type": "queue", "priority": 60, "reason": "no carrier news for 72 hours"},
+            {"type": "queue", "priority": 60, "reason": gettext_noop("no carrier news for 72 hours")},
         ],
     },
     _tell(
         "cod-confirmed",
-        "COD: thank the customer for confirming",
+        gettext_noop("COD: thank the customer for confirming"),
         60,
         "confirmed",
         "order_confirmed",
         conditions=COD,
     ),
-    _tell("cancelled", "Tell the customer the order is cancelled", 61, "cancelled", "order_cancelled"),
-    _tell("shipped", "Shipped: the carrier and the tracking link", 62, "shipped", "order_shipped"),
+    _tell(
+        "cancelled",
+        gettext_noop("Tell the customer the order is cancelled"),
+        61,
+        "cancelled",
+        "order_cancelled",
+    ),
+    _tell(
+        "shipped", gettext_noop("Shipped: the carrier and the tracking link"), 62, "shipped", "order_shipped"
+    ),
     _tell(
         "out-for-delivery",
-        "Out for delivery: the amount to have ready",
+        gettext_noop("Out for delivery: the amount to have ready"),
         63,
         "out_for_delivery",
         "out_for_delivery",
     ),
     _tell(
         "delivery-failed",
-        "Delivery failed: reschedule, change the address or return",
+        gettext_noop("Delivery failed: reschedule, change the address or return"),
         64,
         "delivery_failed",
         "delivery_failed",
     ),
     _tell(
         "delivery-failed-payment-link",
-        "Delivery failed: offer the store's payment link",
+        gettext_noop("Delivery failed: offer the store's payment link"),
         65,
         "delivery_failed",
         "payment_link_offered",
         conditions={"all": [COD, {"field": "payment_link", "op": "set"}]},
     ),
-    _tell("delivered", "Delivered: thank you", 66, "delivered", "order_delivered"),
+    _tell("delivered", gettext_noop("Delivered: thank you"), 66, "delivered", "order_delivered"),
     {
         **_tell(
-            "review-request", "3 days after delivery: ask for a review", 67, "delivered", "review_request"
+            "review-request",
+            gettext_noop("3 days after delivery: ask for a review"),
+            67,
+            "delivered",
+            "review_request",
         ),
         "trigger": "in_status_for",
         "delay_minutes": 3 * 24 * 60,
     },
-    _tell("refunded", "Tell the customer the refund is made", 68, "refunded", "order_refunded"),
+    _tell("refunded", gettext_noop("Tell the customer the refund is made"), 68, "refunded", "order_refunded"),
 )
 
 

@@ -692,7 +692,7 @@ class Migration(migrations.Migration):
             model_name="messagetemplate",
             name="body",
             field=models.TextField(
-                help_text="Text with {placeholders}, e.g. {customer_name}", verbose_name="body"
+                help_text="Text with placeholders, e.g. {customer_name}", verbose_name="body"
             ),
         ),
         migrations.AlterField(

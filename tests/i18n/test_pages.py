@@ -8,6 +8,7 @@ Arabic so that only the interface's own words can be caught.
 
 import pytest
 from django.contrib import admin
+from django.test import RequestFactory
 from django.urls import NoReverseMatch, reverse
 
 from messaging.models import InboundMessage, MessageTemplate
@@ -21,8 +22,18 @@ pytestmark = pytest.mark.django_db
 
 LANGUAGES = ["fr", "ar"]
 STANDARD_VIEWS = {"changelist", "add", "change", "history", "delete"}
-# Pages that answer a POST only, or download a file: nothing to read in a language.
-NOT_PAGES = {"messaging_message_resend"}
+# Views that answer a POST only: nothing to read in a language.
+NOT_PAGES = {
+    "messaging_message_resend",
+    "orders_order_transition",
+    "orders_storedelivery_retry",
+    "orders_store_rotate_secret",
+    "messaging_messagetemplate_preview",
+}
+# Django's user and group pages and django-celery-beat's: they must render in each language, but
+# their remaining English is upstream's (Django keeps permission names as stored, in English, and
+# leaves parts of its password help untranslated; beat leaves some labels unmarked).
+UPSTREAM_APPS = {"auth", "django_celery_beat"}
 
 
 @pytest.fixture
@@ -30,7 +41,7 @@ def rows():
     """One row of every model, in a store whose data is Arabic."""
     store_rows = store_with_rows(
         "متجر الأطلس",
-        "atlas",
+        "atlas-souk",
         customer__name="ياسمين العلوي",
         customer__language=Customer.Language.ARABIC,
         shipping_address="١٢ شارع ابن بطوطة",
@@ -51,14 +62,17 @@ def superuser(client, rows):
     return user
 
 
-def admin_pages(rows) -> list[tuple[str, str]]:
+def admin_pages(rows, user) -> list[tuple[str, str]]:
     """(name, url) of every admin page Livra registers, with the rows' objects where needed."""
+    request = RequestFactory().get("/admin/")
+    request.user = user
     pages = [("index", reverse("admin:index"))]
     for model, model_admin in admin.site._registry.items():
         label = f"{model._meta.app_label}_{model._meta.model_name}"
         obj = rows.rows.get(model) or model._default_manager.order_by("pk").first()
         pages.append((f"{label} list", reverse(f"admin:{label}_changelist")))
-        pages.append((f"{label} add", reverse(f"admin:{label}_add")))
+        if model_admin.has_add_permission(request):
+            pages.append((f"{label} add", reverse(f"admin:{label}_add")))
         if obj is not None:
             pages.append((f"{label} change", reverse(f"admin:{label}_change", args=[obj.pk])))
             pages.append((f"{label} history", reverse(f"admin:{label}_history", args=[obj.pk])))
@@ -76,8 +90,8 @@ def admin_pages(rows) -> list[tuple[str, str]]:
     return pages
 
 
-def test_every_livra_admin_has_its_pages_checked(rows):
-    names = {name for name, _ in admin_pages(rows)}
+def test_every_livra_admin_has_its_pages_checked(rows, superuser):
+    names = {name for name, _ in admin_pages(rows, superuser)}
 
     for model in admin.site._registry:
         if model._meta.app_label in {"orders", "messaging", "automations", "carriers"}:
@@ -87,16 +101,20 @@ def test_every_livra_admin_has_its_pages_checked(rows):
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_every_admin_page_reads_in_the_language_without_english_left(client, superuser, rows, language):
     problems = {}
-    for name, url in admin_pages(rows):
+    for name, url in admin_pages(rows, superuser):
         response = client.get(url, HTTP_ACCEPT_LANGUAGE=language, follow=True)
         if response.status_code != 200:
             problems[name] = f"answered {response.status_code}"
+            continue
+        if name.split("_")[0] in UPSTREAM_APPS or name.startswith("django_celery_beat"):
             continue
         left = english_left(response.content.decode(), language)
         if left:
             problems[name] = left
 
-    assert problems == {}
+    assert not problems, "English left on these pages:\n" + "\n".join(
+        f"{name}: {left}" for name, left in problems.items()
+    )
 
 
 @pytest.mark.parametrize("language", LANGUAGES)

@@ -11,10 +11,13 @@ aria-label, alt, button values) is split into words:
   and the cognates both languages share ("message", "notification") pass.
 
 The pages' data (store, customer, product names) is written in Arabic by the tests, so what
-remains is the interface's own text.
+remains is the interface's own text. Text whose language the page declares (an element with a
+``lang`` attribute: a message template's English body, a customer's own words) is that
+language's, not the page's, and is not read; nor are time zone names (``America/Mexico City``).
 """
 
 import re
+import zoneinfo
 from functools import cache
 from html.parser import HTMLParser
 from pathlib import Path
@@ -73,47 +76,64 @@ NAMES = {
     "get",
     "accountsid",
     "authtoken",
+    "sandbox",
+    "email",  # the e-mail channel's code, in JSON and template names
+    "control",  # keys named in Django's own Arabic help for multiple choice
+    "command",
 }
+TIME_ZONES = frozenset(zoneinfo.available_timezones())
 SKIPPED_ELEMENTS = {"script", "style", "textarea", "pre", "code"}
 READ_ATTRIBUTES = {"title", "placeholder", "aria-label", "alt"}
 LATIN_WORD = re.compile(r"^[A-Za-zÀ-ÿ'’]+$")
-IDENTIFIER_MARKS = re.compile(r"[0-9_.@/:#=\-]")
+IDENTIFIER_MARKS = re.compile(r"[0-9_.@/:#=\-{}]")
 
 
 class _PageText(HTMLParser):
-    def __init__(self):
+    """The page's readable texts, leaving out code, scripts and text in another declared language."""
+
+    def __init__(self, language: str):
         super().__init__(convert_charrefs=True)
+        self.language = language
         self.texts: list[str] = []
-        self._skipping: list[str] = []
+        self._skipped_tag = None  # the element whose content is not read, and how deep in it we are
+        self._skipped_depth = 0
 
     def handle_starttag(self, tag, attrs):
         attributes = dict(attrs)
-        if tag in SKIPPED_ELEMENTS:
-            self._skipping.append(tag)
-        if self._skipping:
+        if self._skipped_tag is not None:
+            self._skipped_depth += tag == self._skipped_tag
             return
+        other_language = attributes.get("lang") not in (None, "", self.language)
+        if tag in SKIPPED_ELEMENTS or other_language:
+            self._skipped_tag, self._skipped_depth = tag, 1
+            return
+        if tag == "img" and "/admin/img/icon-" in (attributes.get("src") or ""):
+            return  # Django's yes/no/unknown icons: their alt ("True", "False") is Django's, untranslated
         self.texts.extend(value for name, value in attrs if name in READ_ATTRIBUTES and value)
         if tag == "input" and attributes.get("type") in {"submit", "button"} and attributes.get("value"):
             self.texts.append(attributes["value"])
 
     def handle_endtag(self, tag):
-        if self._skipping and self._skipping[-1] == tag:
-            self._skipping.pop()
+        if tag == self._skipped_tag:
+            self._skipped_depth -= 1
+            if self._skipped_depth == 0:
+                self._skipped_tag = None
 
     def handle_data(self, data):
-        if not self._skipping and data.strip():
-            self.texts.append(" ".join(data.split()))
+        text = " ".join(data.split())
+        if self._skipped_tag is None and text and text.replace(" ", "_") not in TIME_ZONES:
+            self.texts.append(text)
 
 
-def page_texts(html: str) -> list[str]:
-    parser = _PageText()
+def page_texts(html: str, language: str) -> list[str]:
+    parser = _PageText(language)
     parser.feed(html)
     return parser.texts
 
 
 def words(text: str):
     for token in text.split():
-        token = token.strip("()[]{},;:!?«»\"'“”‹›…|*•→←·")
+        token = token.strip("()[],;:!?«»\"'“”‹›…|*•→←·")
         if len(token) >= 3 and LATIN_WORD.match(token) and not IDENTIFIER_MARKS.search(token):
             yield token
 
@@ -151,7 +171,7 @@ def english_left(html: str, language: str) -> list[str]:
             lowered = word.lower()
             return lowered in english and lowered not in translated and lowered not in NAMES
 
-    for text in page_texts(html):
+    for text in page_texts(html, language):
         english_words = [word for word in words(text) if is_english(word)]
         if english_words:
             found.append(f"{text!r}: {', '.join(english_words)}")
