@@ -90,7 +90,7 @@ def message_link(message: Message) -> str:
         '<a href="{}">#{}</a> {} ({})',
         url,
         message.pk,
-        message.get_channel_display(),
+        Channel(message.channel).label,
         message.get_status_display(),
     )
 

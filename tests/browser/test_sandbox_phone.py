@@ -66,7 +66,7 @@ def test_a_reply_livra_cannot_be_reached_for_stays_on_the_phone_as_failed_and_ca
     store = StoreFactory(members=[agent])
     MessagingSettings.objects.create(store=store, quiet_hours_start=None, quiet_hours_end=None)
     order = order_in_status(OrderStatus.AWAITING_CONFIRMATION, store=store)
-    page = browser_as(agent)
+    page = browser_as(agent, locale="en-US")  # the reply states are read in English below
     page.goto(reverse("messaging:sandbox-phone", args=[order.customer.pk]))
 
     # when: the customer types "oui"

@@ -58,6 +58,11 @@ class FakeServer:
                     headers={k: v for k, v in self.headers.items()},
                     body=self.rfile.read(length) if length else b"",
                 )
+                if len(request.body) < length:
+                    # The client died mid-request (a worker SIGKILLed while sending): a real
+                    # provider never sees half a request as a call, so neither does a fake.
+                    self.close_connection = True
+                    return
                 with fake._lock:
                     fake.requests.append(request)
                 response = fake.handle(request)

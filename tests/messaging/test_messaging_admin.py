@@ -102,10 +102,11 @@ def test_the_order_page_shows_each_messages_status_history(client, sent_order):
 
     page = client.get(change_url(sent_order)).content.decode()
 
-    assert "– → queued" in page
-    assert "queued → sending" in page
+    # Statuses by their labels; what recorded each change is the technical trail, in English.
+    assert "– → Queued" in page
+    assert "Queued → Sending" in page
     assert "send task: attempt 1" in page
-    assert "sending → sent" in page
+    assert "Sending → Sent (accepted by the provider)" in page
 
 
 def test_the_order_page_shows_the_fallback_chain_both_ways(client, fallen_back_order):
@@ -118,11 +119,11 @@ def test_the_order_page_shows_the_fallback_chain_both_ways(client, fallen_back_o
     sms_url = reverse("admin:messaging_message_change", args=[sms.pk])
     fallback_reason = "invalid_recipient on whatsapp (63016)"
     assert (
-        f'after <a href="{whatsapp_url}">#{whatsapp.pk}</a> whatsapp (undeliverable): {fallback_reason}'
+        f'after <a href="{whatsapp_url}">#{whatsapp.pk}</a> WhatsApp (Undeliverable): {fallback_reason}'
         in page
     )
-    assert f'then <a href="{sms_url}">#{sms.pk}</a> sms (sent)' in page
-    assert "sending → undeliverable" in page
+    assert f'then <a href="{sms_url}">#{sms.pk}</a> SMS (Sent (accepted by the provider))' in page
+    assert "Sending → Undeliverable" in page
 
 
 def test_the_order_page_shows_each_messages_error_code(client, fallen_back_order):
