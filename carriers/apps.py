@@ -3,10 +3,13 @@ from django.utils.translation import gettext_lazy as _
 
 
 class CarriersConfig(AppConfig):
-    # Carrier adapters and tracking arrive with their own issue; for now carriers keeps the
-    # shipments stores report (orders.signals.shipment_reported).
+    # Shipments (as stores report them: orders.signals.shipment_reported, and as Livra creates
+    # them at carriers), carrier adapters (carriers/adapters/<name>.py) and tracking.
     name = "carriers"
     verbose_name = _("Carriers")
 
     def ready(self) -> None:
         from carriers import receivers  # noqa: F401 - connects the signal receivers
+        from carriers.adapters import load_adapters
+
+        load_adapters()  # each carrier module registers itself by name
