@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 
@@ -13,3 +14,13 @@ class CarriersConfig(AppConfig):
         from carriers.adapters import load_adapters
 
         load_adapters()  # each carrier module registers itself by name
+        post_migrate.connect(status_mappings_sync_all, sender=self, dispatch_uid="carriers.status_mappings_sync")
+
+
+def status_mappings_sync_all(sender, using="default", **kwargs) -> None:
+    """After migrate (and a test database's flush): every adapter's missing default mappings."""
+    from carriers.adapters import adapter_names
+    from carriers.services.mappings import status_mappings_sync
+
+    for carrier in adapter_names():
+        status_mappings_sync(carrier)

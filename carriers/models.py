@@ -3,19 +3,125 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 
+class TrackingState(models.TextChoices):
+    """Where the parcel is: ``carriers.adapters.State``'s values, with labels people read."""
+
+    INFO_RECEIVED = "info_received", _("Information received")
+    PICKED_UP = "picked_up", _("Picked up")
+    IN_TRANSIT = "in_transit", _("In transit")
+    OUT_FOR_DELIVERY = "out_for_delivery", _("Out for delivery")
+    DELIVERY_FAILED = "delivery_failed", _("Delivery failed")
+    DELIVERED = "delivered", _("Delivered")
+    AVAILABLE_FOR_PICKUP = "available_for_pickup", _("Available for pickup")
+    ON_HOLD = "on_hold", _("On hold")
+    RETURNING = "returning", _("Returning to the sender")
+    RETURNED = "returned", _("Returned to the sender")
+    CANCELLED = "cancelled", _("Cancelled")
+    LOST = "lost", _("Lost")
+
+
+class TrackingReason(models.TextChoices):
+    """Why it failed or stalled: ``carriers.adapters.Reason``'s values (blank: none)."""
+
+    REFUSED = "refused", _("Refused")
+    UNREACHABLE = "unreachable", _("Customer unreachable")
+    WRONG_ADDRESS = "wrong_address", _("Wrong address")
+    POSTPONED = "postponed", _("Postponed by the customer")
+    CUSTOMER_CANCELLED = "customer_cancelled", _("Cancelled by the customer")
+    DAMAGED = "damaged", _("Damaged")
+    LOST = "lost", _("Lost")
+    OTHER = "other", _("Other")
+
+
+class CarrierAccount(models.Model):
+    """A store's account at a carrier. Credentials stay in the environment, under ``env_prefix``."""
+
+    store = models.ForeignKey(
+        "orders.Store", on_delete=models.CASCADE, related_name="carrier_accounts", verbose_name=_("store")
+    )
+    # A registered adapter's name (carriers.adapters): the admin's form offers them.
+    carrier = models.CharField(_("carrier"), max_length=50)
+    name = models.CharField(_("name"), max_length=100, help_text=_("e.g. Sendit Casablanca"))
+    env_prefix = models.CharField(
+        _("credentials env prefix"),
+        max_length=100,
+        help_text=_("Credentials are read from environment variables starting with this, e.g. LIVRA_SENDIT"),
+    )
+    webhook_secret_env = models.CharField(
+        _("webhook secret variable"),
+        max_length=120,
+        blank=True,
+        help_text=_("The environment variable holding the webhook secret; empty: PREFIX_WEBHOOK_SECRET"),
+    )
+    pickup_address = models.JSONField(
+        _("pickup address"), default=dict, blank=True, help_text=_("Where the carrier collects parcels")
+    )
+    default_options = models.JSONField(
+        _("default options"), default=dict, blank=True, help_text=_("Sent with every parcel unless the order says otherwise")
+    )
+    enabled = models.BooleanField(_("enabled"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("carrier account")
+        verbose_name_plural = _("carrier accounts")
+        ordering = ["store", "name"]
+        constraints = [models.UniqueConstraint(fields=["store", "name"], name="carrier_account_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def webhook_secret_variable(self) -> str:
+        return self.webhook_secret_env or f"{self.env_prefix}_WEBHOOK_SECRET"
+
+
 class Shipment(models.Model):
     """A parcel on its way to the customer, as the store or the carrier reported it."""
 
+    class CreateStatus(models.TextChoices):
+        CREATED = "created", _("Created")
+        UNKNOWN = "unknown", _("Unknown (to reconcile)")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
+
     order = models.ForeignKey(
         "orders.Order", on_delete=models.CASCADE, related_name="shipments", verbose_name=_("order")
+    )
+    account = models.ForeignKey(
+        CarrierAccount,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="shipments",
+        verbose_name=_("carrier account"),
     )
     carrier = models.CharField(
         _("carrier"), max_length=100, blank=True, help_text=_("As reported, e.g. Amana, Aramex")
     )
     tracking_number = models.CharField(_("tracking number"), max_length=100, blank=True)
     tracking_url = models.URLField(_("tracking URL"), max_length=500, blank=True)
+    carrier_reference = models.CharField(
+        _("our reference"), max_length=100, blank=True, help_text=_("Sent to the carrier at creation")
+    )
     # The last status the reporter gave, word for word: kept even when Livra cannot map it.
     reported_status = models.CharField(_("reported status"), max_length=100, blank=True)
+    state = models.CharField(_("state"), max_length=30, choices=TrackingState.choices, blank=True)
+    reason = models.CharField(_("reason"), max_length=30, choices=TrackingReason.choices, blank=True)
+    label_url = models.URLField(_("label URL"), max_length=500, blank=True)
+    fee = models.DecimalField(_("fee"), max_digits=10, decimal_places=2, null=True, blank=True)
+    cod_amount = models.DecimalField(_("COD amount"), max_digits=10, decimal_places=2, null=True, blank=True)
+    cod_collected_amount = models.DecimalField(
+        _("COD collected"), max_digits=10, decimal_places=2, null=True, blank=True
+    )
+    cod_collected_at = models.DateTimeField(_("COD collected at"), null=True, blank=True)
+    create_status = models.CharField(
+        _("creation"), max_length=20, choices=CreateStatus.choices, blank=True
+    )
+    attempts = models.PositiveIntegerField(_("failed attempts"), default=0)
+    last_event_at = models.DateTimeField(_("last event at"), null=True, blank=True)
+    last_polled_at = models.DateTimeField(_("last polled at"), null=True, blank=True)
+    last_webhook_at = models.DateTimeField(_("last webhook at"), null=True, blank=True)
     source = models.CharField(_("source"), max_length=20, help_text=_("store or carrier"))
     external_id = models.CharField(
         _("external id"), max_length=100, blank=True, help_text=_("e.g. the Shopify fulfillment id")
@@ -34,8 +140,106 @@ class Shipment(models.Model):
                 name="shipment_unique_tracking_per_order",
             )
         ]
+        indexes = [models.Index(fields=["account", "tracking_number"], name="shipment_account_tracking")]
 
     def __str__(self) -> str:
         carrier = self.carrier or gettext("carrier?")
         tracking_number = self.tracking_number or gettext("(no tracking number)")
         return f"{carrier} {tracking_number}"
+
+
+class StatusMapping(models.Model):
+    """A carrier's raw status (folded) → normalised state and reason. Rows without an account are
+    the carrier's defaults (from its adapter); an account's own row wins over them."""
+
+    carrier = models.CharField(_("carrier"), max_length=50)
+    account = models.ForeignKey(
+        CarrierAccount,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="status_mappings",
+        verbose_name=_("carrier account"),
+        help_text=_("Empty: for every account at this carrier"),
+    )
+    raw_code = models.CharField(
+        _("raw status"), max_length=200, help_text=_("As the carrier sends it; kept folded (lower case, no accents)")
+    )
+    state = models.CharField(_("state"), max_length=30, choices=TrackingState.choices)
+    reason = models.CharField(_("reason"), max_length=30, choices=TrackingReason.choices, blank=True)
+    is_default = models.BooleanField(_("adapter default"), default=False, editable=False)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("carrier status mapping")
+        verbose_name_plural = _("carrier status mappings")
+        ordering = ["carrier", "raw_code"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["carrier", "raw_code"],
+                condition=models.Q(account__isnull=True),
+                name="status_mapping_unique_per_carrier",
+            ),
+            models.UniqueConstraint(
+                fields=["account", "raw_code"],
+                condition=models.Q(account__isnull=False),
+                name="status_mapping_unique_per_account",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.carrier}: {self.raw_code} → {self.get_state_display()}"
+
+
+class TrackingEvent(models.Model):
+    """One carrier report about one parcel, append-only: raw as sent, normalised when mapped."""
+
+    class Source(models.TextChoices):
+        WEBHOOK = "webhook", _("Webhook")
+        POLL = "poll", _("Poll")
+        SANDBOX = "sandbox", _("Sandbox")
+        MANUAL = "manual", _("Manual")
+
+    shipment = models.ForeignKey(
+        Shipment, on_delete=models.CASCADE, related_name="tracking_events", verbose_name=_("shipment")
+    )
+    carrier = models.CharField(_("carrier"), max_length=50)
+    dedup_key = models.CharField(
+        _("deduplication key"), max_length=200, help_text=_("The carrier's event id, else a hash of the event")
+    )
+    raw_code = models.CharField(_("raw status"), max_length=200)
+    raw_code_folded = models.CharField(_("folded raw status"), max_length=200, db_index=True)
+    raw_text = models.TextField(_("raw text"), blank=True)
+    occurred_at = models.DateTimeField(_("occurred at"), help_text=_("The carrier's time"))
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True)
+    source = models.CharField(_("source"), max_length=20, choices=Source.choices)
+    location = models.CharField(_("location"), max_length=200, blank=True)
+    state = models.CharField(_("state"), max_length=30, choices=TrackingState.choices, blank=True)
+    reason = models.CharField(_("reason"), max_length=30, choices=TrackingReason.choices, blank=True)
+    mapped = models.BooleanField(_("mapped"), default=False, db_index=True)
+    applied = models.BooleanField(_("applied to the order"), default=False)
+    apply_note = models.CharField(_("why not applied"), max_length=300, blank=True)
+    order_event = models.ForeignKey(
+        "orders.OrderEvent",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("order event"),
+    )
+    raw = models.JSONField(_("raw data"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("tracking event")
+        verbose_name_plural = _("tracking events")
+        ordering = ["occurred_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["carrier", "dedup_key"], name="tracking_event_unique_per_carrier")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.carrier} {self.raw_code}"
+
+    @property
+    def unmapped(self) -> bool:
+        return not self.mapped

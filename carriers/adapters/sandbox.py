@@ -1,0 +1,244 @@
+"""The sandbox carrier: the whole adapter interface, in memory, without network.
+
+For the demo and tests. Parcels live in this process (``SandboxCarrier.parcels``, keyed by
+tracking number ``SBX…``); ``record_event`` adds what a carrier would report, which ``track``
+then returns. Its webhook is signed like a real carrier's: hex HMAC-SHA256 of the body with the
+account's webhook secret, in the header ``X-Sandbox-Carrier-Signature``. The walker that moves
+parcels through a realistic life over time is not here (issue 11, point 4, later).
+"""
+
+import hashlib
+import hmac
+import itertools
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import ClassVar
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from carriers.adapters import (
+    CarrierError,
+    City,
+    ErrorKind,
+    ParcelCreated,
+    ParcelRequest,
+    Reason,
+    State,
+    TrackingUpdate,
+    fold,
+    register,
+)
+
+SIGNATURE_HEADER = "X-Sandbox-Carrier-Signature"
+
+# The sandbox's raw codes (as it sends them) → normalised state and reason.
+RAW_STATUSES: dict[str, tuple[State, Reason]] = {
+    "CREATED": (State.INFO_RECEIVED, Reason.NONE),
+    "PICKED_UP": (State.PICKED_UP, Reason.NONE),
+    "IN_TRANSIT": (State.IN_TRANSIT, Reason.NONE),
+    "AT_HUB": (State.IN_TRANSIT, Reason.NONE),
+    "ON_HOLD": (State.ON_HOLD, Reason.OTHER),
+    "OUT_FOR_DELIVERY": (State.OUT_FOR_DELIVERY, Reason.NONE),
+    "AT_RELAY_POINT": (State.AVAILABLE_FOR_PICKUP, Reason.NONE),
+    "UNREACHABLE": (State.DELIVERY_FAILED, Reason.UNREACHABLE),
+    "REFUSED": (State.DELIVERY_FAILED, Reason.REFUSED),
+    "POSTPONED": (State.DELIVERY_FAILED, Reason.POSTPONED),
+    "WRONG_ADDRESS": (State.DELIVERY_FAILED, Reason.WRONG_ADDRESS),
+    "DELIVERED": (State.DELIVERED, Reason.NONE),
+    "RETURNING": (State.RETURNING, Reason.NONE),
+    "RETURNED": (State.RETURNED, Reason.NONE),
+    "CANCELLED": (State.CANCELLED, Reason.CUSTOMER_CANCELLED),
+    "LOST": (State.LOST, Reason.LOST),
+}
+
+CITIES = (
+    ("1", "Casablanca", "Casablanca-Settat"),
+    ("2", "Rabat", "Rabat-Salé-Kénitra"),
+    ("3", "Marrakech", "Marrakech-Safi"),
+    ("4", "Fès", "Fès-Meknès"),
+    ("5", "Tanger", "Tanger-Tétouan-Al Hoceïma"),
+    ("6", "Agadir", "Souss-Massa"),
+    ("7", "Meknès", "Fès-Meknès"),
+    ("8", "Oujda", "Oriental"),
+)
+
+
+def minimal_pdf(lines: list[str]) -> bytes:
+    """A small valid one-page PDF showing ``lines`` (ASCII), hand-written: no PDF library needed."""
+    text = " ".join(
+        f"({line.encode('ascii', 'replace').decode().replace(chr(92), '/').replace('(', '[').replace(')', ']')}) Tj 0 -18 Td"
+        for line in lines
+    )
+    stream = f"BT /F1 12 Tf 20 260 Td {text} ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 283 283] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref_at = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref_at)
+    return bytes(out)
+
+
+def sign(secret: str, body: bytes) -> str:
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+@register
+class SandboxCarrier:
+    name: ClassVar[str] = "sandbox"
+    label: ClassVar[str] = "Sandbox"
+    track_batch_size: ClassVar[int] = 100
+    requests_per_second: ClassVar[float] = 100.0
+    supports_webhooks: ClassVar[bool] = True
+    credential_names: ClassVar[tuple[str, ...]] = ()
+    default_status_map: ClassVar[dict[str, tuple[State, Reason]]] = {
+        fold(raw): value for raw, value in RAW_STATUSES.items()
+    }
+    fee: ClassVar[Decimal] = Decimal("25.00")
+
+    # tracking number → {"reference", "parcel", "cancelled", "updates": [TrackingUpdate]}
+    parcels: ClassVar[dict[str, dict]] = {}
+    _numbers = itertools.count(1)
+
+    def __init__(self, credentials: dict | None = None, base_url=None, webhook_secret: str = "", timeout=10.0):
+        self.credentials = credentials or {}
+        self.webhook_secret = webhook_secret
+
+    # --- parcels ---------------------------------------------------------------------------
+    def create_parcel(self, parcel: ParcelRequest) -> ParcelCreated:
+        if not parcel.city.strip() or not parcel.address.strip():
+            raise CarrierError(ErrorKind.INVALID_ADDRESS, "address", "the address and the city are required")
+        existing = self.find_parcel(parcel.reference)
+        if existing is not None:
+            return existing  # our reference is unique: a repeated create answers the same parcel
+        tracking_number = f"SBX{next(self._numbers):010d}"
+        self.parcels[tracking_number] = {
+            "reference": parcel.reference,
+            "parcel": parcel,
+            "cancelled": False,
+            "updates": [],
+        }
+        self.record_event(tracking_number, "CREATED", "Parcel registered")
+        return self._created(tracking_number)
+
+    def find_parcel(self, reference: str) -> ParcelCreated | None:
+        for tracking_number, entry in self.parcels.items():
+            if entry["reference"] == reference:
+                return self._created(tracking_number)
+        return None
+
+    def cancel_parcel(self, tracking_number: str) -> None:
+        entry = self._entry(tracking_number)
+        codes = {update.raw_code for update in entry["updates"]}
+        if codes - {"CREATED", "CANCELLED"}:
+            raise CarrierError(ErrorKind.PERMANENT, "picked_up", "the parcel has left: it cannot be cancelled")
+        if not entry["cancelled"]:
+            entry["cancelled"] = True
+            self.record_event(tracking_number, "CANCELLED", "Cancelled by the sender")
+
+    def label_pdf(self, tracking_numbers: list[str]) -> bytes:
+        lines = ["Livra sandbox carrier"]
+        for tracking_number in tracking_numbers:
+            parcel = self._entry(tracking_number)["parcel"]
+            lines += [tracking_number, f"{parcel.reference} COD {parcel.cod_amount} {parcel.currency}"]
+        return minimal_pdf(lines)
+
+    # --- tracking --------------------------------------------------------------------------
+    def record_event(
+        self,
+        tracking_number: str,
+        raw_code: str,
+        raw_text: str = "",
+        occurred_at: datetime | None = None,
+        location: str = "",
+    ) -> TrackingUpdate:
+        """What the sandbox carrier reports next about a parcel (the walker and tests call it)."""
+        entry = self._entry(tracking_number)
+        update = TrackingUpdate(
+            tracking_number=tracking_number,
+            raw_code=raw_code,
+            raw_text=raw_text,
+            occurred_at=occurred_at or timezone.now(),
+            location=location,
+            event_id=f"{tracking_number}-{len(entry['updates']) + 1}",
+        )
+        entry["updates"].append(update)
+        return update
+
+    def track(self, tracking_numbers: list[str]) -> list[TrackingUpdate]:
+        return [
+            update
+            for tracking_number in tracking_numbers
+            if tracking_number in self.parcels
+            for update in self.parcels[tracking_number]["updates"]
+        ]
+
+    def webhook_body(self, updates: list[TrackingUpdate]) -> bytes:
+        """The body the sandbox posts to Livra's carrier webhook for ``updates``."""
+        events = [
+            {
+                "event_id": update.event_id,
+                "tracking_number": update.tracking_number,
+                "status": update.raw_code,
+                "text": update.raw_text,
+                "location": update.location,
+                "occurred_at": update.occurred_at.isoformat() if update.occurred_at else None,
+            }
+            for update in updates
+        ]
+        return json.dumps({"events": events}).encode()
+
+    def verify_webhook(self, headers: dict, body: bytes) -> bool:
+        given = {key.lower(): value for key, value in headers.items()}.get(SIGNATURE_HEADER.lower(), "")
+        if not self.webhook_secret or not given:
+            return False
+        return hmac.compare_digest(given, sign(self.webhook_secret, body))
+
+    def parse_webhook(self, headers: dict, body: bytes) -> list[TrackingUpdate]:
+        try:
+            events = json.loads(body)["events"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CarrierError(ErrorKind.PERMANENT, "body", "not a sandbox carrier webhook") from exc
+        return [
+            TrackingUpdate(
+                tracking_number=str(event["tracking_number"]),
+                raw_code=str(event["status"]),
+                raw_text=str(event.get("text") or ""),
+                occurred_at=parse_datetime(event["occurred_at"]) if event.get("occurred_at") else None,
+                location=str(event.get("location") or ""),
+                event_id=str(event.get("event_id") or ""),
+                raw=event,
+            )
+            for event in events
+        ]
+
+    def cities(self) -> list[City]:
+        return [City(carrier_city_id=id_, name=name, zone=zone) for id_, name, zone in CITIES]
+
+    # --- helpers ---------------------------------------------------------------------------
+    def _entry(self, tracking_number: str) -> dict:
+        try:
+            return self.parcels[tracking_number]
+        except KeyError:
+            raise CarrierError(ErrorKind.PERMANENT, "not_found", f"no parcel {tracking_number}") from None
+
+    def _created(self, tracking_number: str) -> ParcelCreated:
+        return ParcelCreated(
+            tracking_number=tracking_number,
+            label_url="",
+            fee=self.fee,
+            carrier_reference=self.parcels[tracking_number]["reference"],
+        )

@@ -1,0 +1,36 @@
+"""Carrier accounts: a store's credentials at a carrier live in the environment, under a prefix."""
+
+import os
+
+from django.db import transaction
+
+from carriers.adapters import adapter_class, credentials_from_env
+from carriers.models import CarrierAccount
+
+
+def carrier_account_create(**fields) -> CarrierAccount:
+    """Save a new account and make sure its carrier's default status table is in the database."""
+    from carriers.services.mappings import status_mappings_sync
+
+    with transaction.atomic():
+        account = CarrierAccount.objects.create(**fields)
+        status_mappings_sync(account.carrier)
+    return account
+
+
+def carrier_account_env_status(account: CarrierAccount) -> dict[str, bool]:
+    """Each environment variable the account needs → whether it is set. Names only, never values."""
+    names = [f"{account.env_prefix}_{name}" for name in adapter_class(account.carrier).credential_names]
+    names.append(account.webhook_secret_variable)
+    return {name: bool(os.environ.get(name)) for name in names}
+
+
+def carrier_account_adapter(account: CarrierAccount):
+    """The account's adapter, built with its credentials read from the environment now."""
+    cls = adapter_class(account.carrier)
+    credentials = credentials_from_env(account.env_prefix, cls.credential_names)
+    return cls(
+        credentials,
+        base_url=os.environ.get(f"{account.env_prefix}_BASE_URL") or None,
+        webhook_secret=os.environ.get(account.webhook_secret_variable, ""),
+    )
