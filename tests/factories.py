@@ -7,11 +7,13 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.utils import timezone
 
+from carriers.models import CarrierAccount, Shipment
+from carriers.services import carrier_account_create
 from messaging.models import ChannelProvider
 from messaging.services.routing import channel_providers_choose_sandbox
 from orders.models import Customer, Order, OrderEvent, OrderItem, Store
 from orders.services import order_transition
-from orders.transitions import PaymentMethod, shortest_path
+from orders.transitions import OrderStatus, PaymentMethod, shortest_path
 
 
 class StoreFactory(factory.django.DjangoModelFactory):
@@ -139,3 +141,37 @@ def without_queued_messages(order: Order) -> Order:
     that the next drain of the outbox sends only what the test itself triggers."""
     order.messages.filter(status="queued").delete()
     return order
+
+
+class CarrierAccountFactory(factory.django.DjangoModelFactory):
+    """An account at the sandbox carrier (its webhook secret under LIVRA_SBX_WEBHOOK_SECRET)."""
+
+    class Meta:
+        model = CarrierAccount
+
+    store = factory.SubFactory(StoreFactory)
+    carrier = "sandbox"
+    name = factory.Sequence(lambda n: f"Sandbox {n}")
+    env_prefix = "LIVRA_SBX"
+    pickup_address = factory.LazyFunction(lambda: {"address": "Zone industrielle", "city": "Casablanca"})
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        return carrier_account_create(**kwargs)
+
+
+class ShipmentFactory(factory.django.DjangoModelFactory):
+    """A parcel created at the account's carrier for a confirmed COD order."""
+
+    class Meta:
+        model = Shipment
+
+    order = factory.LazyAttribute(lambda o: order_in_status(OrderStatus.CONFIRMED, store=o.account.store))
+    account = factory.SubFactory(CarrierAccountFactory)
+    carrier = factory.SelfAttribute("account.carrier")
+    tracking_number = factory.Sequence(lambda n: f"SBX{n:010d}")
+    carrier_reference = factory.LazyAttribute(lambda o: o.order.number)
+    cod_amount = factory.LazyAttribute(lambda o: o.order.cod_amount)
+    fee = Decimal("25.00")
+    create_status = Shipment.CreateStatus.CREATED
+    source = "carrier"
