@@ -14,7 +14,9 @@ class CarriersConfig(AppConfig):
         from carriers.adapters import load_adapters
 
         load_adapters()  # each carrier module registers itself by name
-        post_migrate.connect(status_mappings_sync_all, sender=self, dispatch_uid="carriers.status_mappings_sync")
+        post_migrate.connect(
+            status_mappings_sync_all, sender=self, dispatch_uid="carriers.status_mappings_sync"
+        )
 
 
 def status_mappings_sync_all(sender, using="default", **kwargs) -> None:

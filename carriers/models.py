@@ -57,7 +57,10 @@ class CarrierAccount(models.Model):
         _("pickup address"), default=dict, blank=True, help_text=_("Where the carrier collects parcels")
     )
     default_options = models.JSONField(
-        _("default options"), default=dict, blank=True, help_text=_("Sent with every parcel unless the order says otherwise")
+        _("default options"),
+        default=dict,
+        blank=True,
+        help_text=_("Sent with every parcel unless the order says otherwise"),
     )
     enabled = models.BooleanField(_("enabled"), default=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -115,9 +118,7 @@ class Shipment(models.Model):
         _("COD collected"), max_digits=10, decimal_places=2, null=True, blank=True
     )
     cod_collected_at = models.DateTimeField(_("COD collected at"), null=True, blank=True)
-    create_status = models.CharField(
-        _("creation"), max_length=20, choices=CreateStatus.choices, blank=True
-    )
+    create_status = models.CharField(_("creation"), max_length=20, choices=CreateStatus.choices, blank=True)
     attempts = models.PositiveIntegerField(_("failed attempts"), default=0)
     last_event_at = models.DateTimeField(_("last event at"), null=True, blank=True)
     last_polled_at = models.DateTimeField(_("last polled at"), null=True, blank=True)
@@ -163,7 +164,9 @@ class StatusMapping(models.Model):
         help_text=_("Empty: for every account at this carrier"),
     )
     raw_code = models.CharField(
-        _("raw status"), max_length=200, help_text=_("As the carrier sends it; kept folded (lower case, no accents)")
+        _("raw status"),
+        max_length=200,
+        help_text=_("As the carrier sends it; kept folded (lower case, no accents)"),
     )
     state = models.CharField(_("state"), max_length=30, choices=TrackingState.choices)
     reason = models.CharField(_("reason"), max_length=30, choices=TrackingReason.choices, blank=True)
@@ -205,7 +208,9 @@ class TrackingEvent(models.Model):
     )
     carrier = models.CharField(_("carrier"), max_length=50)
     dedup_key = models.CharField(
-        _("deduplication key"), max_length=200, help_text=_("The carrier's event id, else a hash of the event")
+        _("deduplication key"),
+        max_length=200,
+        help_text=_("The carrier's event id, else a hash of the event"),
     )
     raw_code = models.CharField(_("raw status"), max_length=200)
     raw_code_folded = models.CharField(_("folded raw status"), max_length=200, db_index=True)

@@ -4,6 +4,9 @@ admin page by page (stores kept apart, every page translated)."""
 from dataclasses import dataclass
 
 from automations.models import QueueEntry, Rule, RuleRevision, TeamAlert, Timer
+from carriers.adapters import TrackingUpdate
+from carriers.models import CarrierAccount, Shipment, StatusMapping, TrackingEvent
+from carriers.services import tracking_updates_record
 from messaging.models import (
     ChannelProvider,
     Consent,
@@ -18,7 +21,7 @@ from messaging.services.consent import consent_record
 from messaging.services.routing import messaging_settings_for
 from orders.models import Customer, Order, Store, StoreDelivery
 from orders.transitions import OrderStatus
-from tests.factories import StoreFactory, order_in_status
+from tests.factories import CarrierAccountFactory, ShipmentFactory, StoreFactory, order_in_status
 
 
 @dataclass
@@ -37,6 +40,13 @@ def store_with_rows(name: str, slug: str, **order_kwargs) -> StoreRows:
     webhook = ProviderWebhook.objects.create(
         provider="sandbox", kind="inbound", store=store, dedup_key=f"inbound:{slug}", body="{}"
     )
+    # A second order of the same customer, confirmed, at the sandbox carrier and picked up.
+    order_only = {key: value for key, value in order_kwargs.items() if not key.startswith("customer__")}
+    shipped = order_in_status(OrderStatus.CONFIRMED, store=store, customer=order.customer, **order_only)
+    account = CarrierAccountFactory(store=store, name=f"sandbox-{slug}", pickup_address={})
+    shipment = ShipmentFactory(account=account, order=shipped)
+    update = TrackingUpdate(shipment.tracking_number, "PICKED_UP", event_id=f"{slug}-1")
+    tracking_updates_record(account, [update], TrackingEvent.Source.SANDBOX)
     rows = {
         Store: store,
         Customer: order.customer,
@@ -74,6 +84,12 @@ def store_with_rows(name: str, slug: str, **order_kwargs) -> StoreRows:
         RuleRevision: RuleRevision.objects.filter(rule=rule).first(),
         Timer: Timer.objects.filter(order=order).first(),
         TeamAlert: TeamAlert.objects.create(order=order, text=f"Order {order.number} needs a look"),
+        CarrierAccount: account,
+        Shipment: shipment,
+        StatusMapping: StatusMapping.objects.create(
+            carrier="sandbox", account=account, raw_code=f"at_hub_{slug}", state="in_transit"
+        ),
+        TrackingEvent: TrackingEvent.objects.get(shipment=shipment),
         QueueEntry: QueueEntry.objects.create(
             order=order, reason="no answer to the confirmation request in 2 h"
         ),

@@ -67,9 +67,9 @@ CITIES = (
 
 def minimal_pdf(lines: list[str]) -> bytes:
     """A small valid one-page PDF showing ``lines`` (ASCII), hand-written: no PDF library needed."""
+    safe = str.maketrans({"\\": "/", "(": "[", ")": "]"})
     text = " ".join(
-        f"({line.encode('ascii', 'replace').decode().replace(chr(92), '/').replace('(', '[').replace(')', ']')}) Tj 0 -18 Td"
-        for line in lines
+        f"({line.encode('ascii', 'replace').decode().translate(safe)}) Tj 0 -18 Td" for line in lines
     )
     stream = f"BT /F1 12 Tf 20 260 Td {text} ET".encode()
     objects = [
@@ -113,7 +113,9 @@ class SandboxCarrier:
     parcels: ClassVar[dict[str, dict]] = {}
     _numbers = itertools.count(1)
 
-    def __init__(self, credentials: dict | None = None, base_url=None, webhook_secret: str = "", timeout=10.0):
+    def __init__(
+        self, credentials: dict | None = None, base_url=None, webhook_secret: str = "", timeout=10.0
+    ):
         self.credentials = credentials or {}
         self.webhook_secret = webhook_secret
 
@@ -144,7 +146,9 @@ class SandboxCarrier:
         entry = self._entry(tracking_number)
         codes = {update.raw_code for update in entry["updates"]}
         if codes - {"CREATED", "CANCELLED"}:
-            raise CarrierError(ErrorKind.PERMANENT, "picked_up", "the parcel has left: it cannot be cancelled")
+            raise CarrierError(
+                ErrorKind.PERMANENT, "picked_up", "the parcel has left: it cannot be cancelled"
+            )
         if not entry["cancelled"]:
             entry["cancelled"] = True
             self.record_event(tracking_number, "CANCELLED", "Cancelled by the sender")

@@ -1,6 +1,10 @@
 """Carriers' services: plain functions, one module per concern."""
 
-from carriers.services.accounts import carrier_account_adapter, carrier_account_create, carrier_account_env_status
+from carriers.services.accounts import (
+    carrier_account_adapter,
+    carrier_account_create,
+    carrier_account_env_status,
+)
 from carriers.services.mappings import status_mapping_for, status_mapping_set, status_mappings_sync
 from carriers.services.shipments import shipment_record
 from carriers.services.tracking import tracking_event_apply, tracking_updates_record

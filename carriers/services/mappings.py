@@ -20,7 +20,9 @@ def status_mappings_sync(carrier: str) -> int:
     defaults = adapter_class(carrier).default_status_map
     have = set(StatusMapping.objects.filter(carrier=carrier, account=None).values_list("raw_code", flat=True))
     rows = [
-        StatusMapping(carrier=carrier, raw_code=fold(raw), state=state.value, reason=reason.value, is_default=True)
+        StatusMapping(
+            carrier=carrier, raw_code=fold(raw), state=state.value, reason=reason.value, is_default=True
+        )
         for raw, (state, reason) in defaults.items()
         if fold(raw) not in have
     ]
@@ -59,5 +61,7 @@ def status_mapping_set(
     for event_id in waiting.order_by("occurred_at", "id").values_list("id", flat=True):
         tracking_event_apply(event_id, remap=True)
         count += 1
-    logger.info("carrier status mapped carrier=%s raw=%s state=%s reapplied=%s", carrier, folded, state, count)
+    logger.info(
+        "carrier status mapped carrier=%s raw=%s state=%s reapplied=%s", carrier, folded, state, count
+    )
     return mapping, count

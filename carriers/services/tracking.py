@@ -100,7 +100,9 @@ def dedup_key(update: TrackingUpdate, occurred_at) -> str:
     return "sha256:" + hashlib.sha256(material.encode()).hexdigest()
 
 
-def tracking_updates_record(account: CarrierAccount, updates: list[TrackingUpdate], source: str) -> RecordResult:
+def tracking_updates_record(
+    account: CarrierAccount, updates: list[TrackingUpdate], source: str
+) -> RecordResult:
     """Keep each report once, normalise it, and move the order for the mapped ones.
 
     One short transaction per report; nothing here calls the carrier.
@@ -117,7 +119,9 @@ def tracking_updates_record(account: CarrierAccount, updates: list[TrackingUpdat
         shipment = shipments.get(update.tracking_number)
         if shipment is None:
             unknown.append(update.tracking_number)
-            logger.warning("carrier report for an unknown parcel carrier=%s account=%s", account.carrier, account.pk)
+            logger.warning(
+                "carrier report for an unknown parcel carrier=%s account=%s", account.carrier, account.pk
+            )
             continue
         occurred_at = update.occurred_at or now
         mapping = status_mapping_for(account.carrier, account, update.raw_code)

@@ -15,7 +15,9 @@ def at(hours: float) -> datetime:
     return START + timedelta(hours=hours)
 
 
-def report(shipment, raw_code: str, hours: float = 0, *, text: str = "", event_id: str = "", source="sandbox"):
+def report(
+    shipment, raw_code: str, hours: float = 0, *, text: str = "", event_id: str = "", source="sandbox"
+):
     update = TrackingUpdate(
         tracking_number=shipment.tracking_number,
         raw_code=raw_code,

@@ -95,7 +95,11 @@ def test_a_webhook_signed_with_the_secret_is_verified_and_parsed(carrier):
 
     assert carrier.verify_webhook({SIGNATURE_HEADER.lower(): sign("s3cret", body)}, body)
     [update] = carrier.parse_webhook({}, body)
-    assert (update.tracking_number, update.raw_code, update.raw_text) == (number, "OUT_FOR_DELIVERY", "Livreur: Said")
+    assert (update.tracking_number, update.raw_code, update.raw_text) == (
+        number,
+        "OUT_FOR_DELIVERY",
+        "Livreur: Said",
+    )
     assert update.event_id and update.occurred_at is not None
 
 

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from automations.models import QueueEntry, Rule, RuleRevision, SweepRun, TeamAlert, Timer
+from carriers.models import CarrierAccount, Shipment, StatusMapping, TrackingEvent
 from messaging.models import (
     ChannelProvider,
     Consent,
@@ -71,6 +72,10 @@ SCOPED_MODELS = [
     Timer,
     TeamAlert,
     QueueEntry,
+    CarrierAccount,
+    Shipment,
+    StatusMapping,
+    TrackingEvent,
 ]
 
 

@@ -1,0 +1,307 @@
+"""Carriers in admin: accounts, shipments with their tracking events, the status tables, and the
+raw statuses no table maps yet. Thin: writes go through carriers.services."""
+
+import re
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Max, Min
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
+from django.utils.text import capfirst
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from carriers.adapters import adapter_names, fold
+from carriers.models import CarrierAccount, Shipment, StatusMapping, TrackingEvent
+from carriers.services import carrier_account_env_status, status_mapping_set, status_mappings_sync
+from orders.admin import ReadOnlyAdminMixin, admin_datetime
+from orders.admin_scoping import StoreScopedAdmin, StoreScopedInline
+from orders.models import Order
+from orders.stored_words import stored_words
+
+ENV_PREFIX = re.compile(r"^[A-Z][A-Z0-9_]*[A-Z0-9]$")
+
+
+def carrier_choices() -> list[tuple[str, str]]:
+    return [(name, name) for name in adapter_names()]
+
+
+# --- accounts --------------------------------------------------------------------------------
+class CarrierAccountForm(forms.ModelForm):
+    carrier = forms.ChoiceField(label=capfirst(CarrierAccount._meta.get_field("carrier").verbose_name))
+
+    # No Meta: the admin builds it for CarrierAccount.
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["carrier"].choices = carrier_choices()
+        self.fields["env_prefix"].help_text = gettext(
+            "Only a prefix, never a secret: credentials are read from environment variables named "
+            "PREFIX_NAME (e.g. LIVRA_SENDIT_PUBLIC_KEY) when Livra calls the carrier, and are never "
+            "stored or displayed here."
+        )
+
+    def clean_env_prefix(self):
+        prefix = self.cleaned_data.get("env_prefix", "").strip()
+        if not ENV_PREFIX.match(prefix):
+            raise ValidationError(
+                gettext(
+                    "Use an environment variable prefix in capitals, digits and underscores, "
+                    "e.g. LIVRA_SENDIT."
+                )
+            )
+        return prefix
+
+
+@admin.register(CarrierAccount)
+class CarrierAccountAdmin(StoreScopedAdmin, admin.ModelAdmin):
+    form = CarrierAccountForm
+    list_display = ["name", "store", "carrier", "env_prefix", "enabled"]
+    list_filter = ["carrier", "enabled", "store"]
+    list_select_related = ["store"]
+    search_fields = ["name", "store__name", "carrier"]
+    readonly_fields = ["environment"]
+
+    @admin.display(description=_("environment variables"))
+    def environment(self, account):
+        if account is None or not account.pk:
+            return "-"
+        try:
+            status = carrier_account_env_status(account)
+        except Exception:  # an adapter no longer registered: nothing to check against
+            return "-"
+        return format_html_join(
+            "",
+            '<div><code dir="ltr">{}</code>: {}</div>',
+            ((name, gettext("set") if is_set else gettext("not set")) for name, is_set in status.items()),
+        )
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        status_mappings_sync(obj.carrier)  # the carrier's default table, if it is not there yet
+
+
+# --- shipments and their events ------------------------------------------------------------------
+class TrackingEventInline(StoreScopedInline, ReadOnlyAdminMixin, admin.TabularInline):
+    """A shipment's carrier reports, oldest first: append-only."""
+
+    model = TrackingEvent
+    fields = readonly_fields = (
+        "when",
+        "raw_code",
+        "raw_text",
+        "location",
+        "state",
+        "reason",
+        "mapped",
+        "applied",
+        "note",
+        "source",
+    )
+    extra = 0
+    can_delete = False
+
+    @admin.display(description=_("when"))
+    def when(self, event):
+        return admin_datetime(event.occurred_at)
+
+    @admin.display(description=_("why not applied"))
+    def note(self, event):
+        return stored_words(event.apply_note) or "-"
+
+
+@admin.register(Shipment)
+class ShipmentAdmin(StoreScopedAdmin, admin.ModelAdmin):
+    """Read-mostly: shipments are written by stores' fulfilments and by carriers."""
+
+    store_lookups = ("order__store",)
+    list_display = ["__str__", "order", "account", "state", "reason", "create_status", "last_event_at"]
+    list_filter = ["state", "create_status", "account"]
+    list_select_related = ["order", "account"]
+    search_fields = ["tracking_number", "carrier_reference", "order__number"]
+    inlines = [TrackingEventInline]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "order",
+                    "account",
+                    "carrier",
+                    "tracking_number",
+                    "tracking_url",
+                    "carrier_reference",
+                ]
+            },
+        ),
+        (_("Tracking"), {"fields": ["state", "reason", "reported_status", "attempts", "create_status"]}),
+        (_("Money"), {"fields": ["fee", "cod_amount", "cod_collected_amount", "cod_collected_at"]}),
+        (_("News"), {"fields": ["last_event_at", "last_polled_at", "last_webhook_at"]}),
+        (_("Label"), {"fields": ["label_url", "source", "external_id", "created_at", "updated_at"]}),
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in Shipment._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ShipmentInline(StoreScopedInline, ReadOnlyAdminMixin, admin.StackedInline):
+    """The order page's parcels, each with its carrier's reports."""
+
+    model = Shipment
+    fields = readonly_fields = ("shipment", "state", "reason", "attempts", "cod_collected_amount", "events")
+    extra = 0
+    can_delete = False
+
+    @admin.display(description=_("shipment"))
+    def shipment(self, shipment):
+        url = reverse("admin:carriers_shipment_change", args=[shipment.pk])
+        return format_html('<a href="{}" dir="ltr">{}</a>', url, shipment)
+
+    @admin.display(description=_("tracking events"))
+    def events(self, shipment):
+        rows = [
+            (
+                admin_datetime(event.occurred_at),
+                event.raw_code,
+                event.get_state_display() or gettext("unmapped"),
+                event.get_reason_display(),
+            )
+            for event in shipment.tracking_events.all()
+        ]
+        if not rows:
+            return "-"
+        return format_html(
+            '<table class="tracking-events">{}</table>',
+            format_html_join("", '<tr><td>{}</td><td dir="ltr">{}</td><td>{}</td><td>{}</td></tr>', rows),
+        )
+
+
+@admin.register(TrackingEvent)
+class TrackingEventAdmin(StoreScopedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Every carrier report, as it came: append-only (nothing is changed or deleted here)."""
+
+    store_lookups = ("shipment__order__store",)
+    list_display = [
+        "occurred_at",
+        "shipment",
+        "carrier",
+        "raw_code",
+        "state",
+        "reason",
+        "mapped",
+        "applied",
+        "source",
+    ]
+    list_filter = ["mapped", "applied", "state", "source", "carrier"]
+    list_select_related = ["shipment"]
+    search_fields = ["raw_code", "shipment__tracking_number"]
+    date_hierarchy = "occurred_at"
+    actions = ["map_status"]
+
+    @admin.action(description=_("Map this raw status…"))
+    def map_status(self, request, queryset):
+        event = queryset.filter(mapped=False).first() or queryset.first()
+        return HttpResponseRedirect(status_mapping_add_url(event.carrier, event.raw_code_folded))
+
+
+# --- status tables ---------------------------------------------------------------------------
+def status_mapping_add_url(carrier: str, raw_code: str) -> str:
+    query = urlencode({"carrier": carrier, "raw_code": raw_code})
+    return f"{reverse('admin:carriers_statusmapping_add')}?{query}"
+
+
+class StatusMappingForm(forms.ModelForm):
+    carrier = forms.ChoiceField(label=capfirst(StatusMapping._meta.get_field("carrier").verbose_name))
+
+    # No Meta: the admin builds it for StatusMapping.
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["carrier"].choices = carrier_choices()
+
+    def clean_raw_code(self):
+        return fold(self.cleaned_data.get("raw_code", ""))
+
+
+@admin.register(StatusMapping)
+class StatusMappingAdmin(StoreScopedAdmin, admin.ModelAdmin):
+    """The carriers' raw statuses and what they mean. Rows without an account are the carrier's
+    defaults (every store's: members read them, superusers edit them); saving one re-applies the
+    events that waited for it."""
+
+    form = StatusMappingForm
+    store_lookups = ("account__store",)
+    shared_rows_lookup = "account"
+    list_display = ["raw_code", "carrier", "account", "state", "reason", "is_default"]
+    list_filter = ["carrier", "state", "is_default", "account"]
+    list_select_related = ["account"]
+    search_fields = ["raw_code"]
+    change_list_template = "admin/carriers/statusmapping/change_list.html"
+
+    def save_model(self, request, obj, form, change):
+        # Through the service, which also applies the events waiting for this raw status.
+        if change and "raw_code" in form.changed_data:
+            StatusMapping.objects.filter(pk=obj.pk).delete()
+            obj.pk = None
+        saved, reapplied = status_mapping_set(
+            obj.carrier, obj.raw_code, obj.state, obj.reason, account=obj.account
+        )
+        obj.pk = saved.pk
+        if reapplied:
+            messages.info(
+                request, gettext("%(count)d waiting tracking events were applied.") % {"count": reapplied}
+            )
+
+    def get_urls(self):
+        return [
+            path(
+                "unmapped/",
+                self.admin_site.admin_view(self.unmapped_view),
+                name="carriers_statusmapping_unmapped",
+            ),
+            *super().get_urls(),
+        ]
+
+    def unmapped_view(self, request):
+        """The raw statuses carriers sent that no table maps: each waits for a mapping."""
+        event_admin = self.admin_site.get_model_admin(TrackingEvent)
+        if not event_admin.has_view_permission(request):
+            return HttpResponseRedirect(reverse("admin:index"))
+        rows = (
+            event_admin.get_queryset(request)
+            .filter(mapped=False)
+            .values("carrier", "raw_code_folded")
+            .annotate(
+                count=Count("id"),
+                first_seen=Min("received_at"),
+                last_seen=Max("received_at"),
+                example=Max("raw_text"),
+                raw_code=Max("raw_code"),
+            )
+            .order_by("-count", "carrier", "raw_code_folded")
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext("Unmapped carrier statuses"),
+            "opts": self.opts,
+            "rows": [
+                {**row, "map_url": status_mapping_add_url(row["carrier"], row["raw_code_folded"])}
+                for row in rows
+            ],
+        }
+        return TemplateResponse(request, "admin/carriers/statusmapping/unmapped.html", context)
+
+
+# Orders never imports carriers (carriers → orders.services), so carriers adds its parcels to
+# the order page itself, as messaging adds its messages.
+_order_admin = admin.site.get_model_admin(Order)
+_order_admin.inlines = [*_order_admin.inlines, ShipmentInline]
