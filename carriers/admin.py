@@ -1,6 +1,7 @@
 """Carriers in admin: accounts, shipments with their tracking events, the status tables, and the
 raw statuses no table maps yet. Thin: writes go through carriers.services."""
 
+import json
 import re
 
 from django import forms
@@ -25,6 +26,13 @@ from orders.models import Order
 from orders.stored_words import stored_words
 
 ENV_PREFIX = re.compile(r"^[A-Z][A-Z0-9_]*[A-Z0-9]$")
+# Who reported a shipment (Shipment.source), as people read it.
+SHIPMENT_SOURCES = {"store": _("store"), "carrier": _("carrier")}
+
+
+def as_code(text: str) -> str:
+    """A carrier's raw status, shown as the code it is (in the carrier's words, not the page's)."""
+    return format_html('<code dir="ltr">{}</code>', text) if text else "-"
 
 
 def carrier_choices() -> list[tuple[str, str]]:
@@ -92,7 +100,7 @@ class TrackingEventInline(StoreScopedInline, ReadOnlyAdminMixin, admin.TabularIn
     model = TrackingEvent
     fields = readonly_fields = (
         "when",
-        "raw_code",
+        "raw_status",
         "raw_text",
         "location",
         "state",
@@ -112,6 +120,10 @@ class TrackingEventInline(StoreScopedInline, ReadOnlyAdminMixin, admin.TabularIn
     @admin.display(description=_("why not applied"))
     def note(self, event):
         return stored_words(event.apply_note) or "-"
+
+    @admin.display(description=_("raw status"))
+    def raw_status(self, event):
+        return as_code(event.raw_code)
 
 
 @admin.register(Shipment)
@@ -138,14 +150,25 @@ class ShipmentAdmin(StoreScopedAdmin, admin.ModelAdmin):
                 ]
             },
         ),
-        (_("Tracking"), {"fields": ["state", "reason", "reported_status", "attempts", "create_status"]}),
+        (
+            _("Tracking"),
+            {"fields": ["state", "reason", "reported_status_shown", "attempts", "create_status"]},
+        ),
         (_("Money"), {"fields": ["fee", "cod_amount", "cod_collected_amount", "cod_collected_at"]}),
         (_("News"), {"fields": ["last_event_at", "last_polled_at", "last_webhook_at"]}),
-        (_("Label"), {"fields": ["label_url", "source", "external_id", "created_at", "updated_at"]}),
+        (_("Label"), {"fields": ["label_url", "source_shown", "external_id", "created_at", "updated_at"]}),
     ]
 
     def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in Shipment._meta.fields]
+        return [field.name for field in Shipment._meta.fields] + ["reported_status_shown", "source_shown"]
+
+    @admin.display(description=_("reported status"))
+    def reported_status_shown(self, shipment):
+        return as_code(shipment.reported_status)
+
+    @admin.display(description=_("source"))
+    def source_shown(self, shipment):
+        return SHIPMENT_SOURCES.get(shipment.source, shipment.source)
 
     def has_add_permission(self, request):
         return False
@@ -182,7 +205,9 @@ class ShipmentInline(StoreScopedInline, ReadOnlyAdminMixin, admin.StackedInline)
             return "-"
         return format_html(
             '<table class="tracking-events">{}</table>',
-            format_html_join("", '<tr><td>{}</td><td dir="ltr">{}</td><td>{}</td><td>{}</td></tr>', rows),
+            format_html_join(
+                "", '<tr><td>{}</td><td><code dir="ltr">{}</code></td><td>{}</td><td>{}</td></tr>', rows
+            ),
         )
 
 
@@ -195,18 +220,58 @@ class TrackingEventAdmin(StoreScopedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin)
         "occurred_at",
         "shipment",
         "carrier",
-        "raw_code",
+        "raw_status",
         "state",
         "reason",
         "mapped",
         "applied",
         "source",
     ]
+    fields = [
+        "shipment",
+        "carrier",
+        "raw_status",
+        "raw_text",
+        "occurred_at",
+        "received_at",
+        "source",
+        "location",
+        "state",
+        "reason",
+        "mapped",
+        "applied",
+        "note",
+        "order_event_shown",
+        "dedup_key",
+        "raw_shown",
+    ]
+    readonly_fields = fields
     list_filter = ["mapped", "applied", "state", "source", "carrier"]
     list_select_related = ["shipment"]
     search_fields = ["raw_code", "shipment__tracking_number"]
     date_hierarchy = "occurred_at"
     actions = ["map_status"]
+
+    @admin.display(description=_("raw status"))
+    def raw_status(self, event):
+        return as_code(event.raw_code)
+
+    @admin.display(description=_("why not applied"))
+    def note(self, event):
+        return stored_words(event.apply_note) or "-"
+
+    @admin.display(description=_("order event"))
+    def order_event_shown(self, event):
+        if event.order_event is None:
+            return "-"
+        order_event = event.order_event
+        return (
+            f"{order_event.get_from_status_display() or '-'} → {order_event.get_to_status_display() or '-'}"
+        )
+
+    @admin.display(description=_("raw data"))
+    def raw_shown(self, event):
+        return format_html('<pre dir="ltr">{}</pre>', json.dumps(event.raw, indent=2, ensure_ascii=False))
 
     @admin.action(description=_("Map this raw status…"))
     def map_status(self, request, queryset):
@@ -241,11 +306,16 @@ class StatusMappingAdmin(StoreScopedAdmin, admin.ModelAdmin):
     form = StatusMappingForm
     store_lookups = ("account__store",)
     shared_rows_lookup = "account"
-    list_display = ["raw_code", "carrier", "account", "state", "reason", "is_default"]
+    list_display = ["raw_status", "carrier", "account", "state", "reason", "is_default"]
+    list_display_links = ["raw_status"]
     list_filter = ["carrier", "state", "is_default", "account"]
     list_select_related = ["account"]
     search_fields = ["raw_code"]
     change_list_template = "admin/carriers/statusmapping/change_list.html"
+
+    @admin.display(description=_("raw status"), ordering="raw_code")
+    def raw_status(self, mapping):
+        return as_code(mapping.raw_code)
 
     def save_model(self, request, obj, form, change):
         # Through the service, which also applies the events waiting for this raw status.

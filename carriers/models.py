@@ -41,7 +41,7 @@ class CarrierAccount(models.Model):
     )
     # A registered adapter's name (carriers.adapters): the admin's form offers them.
     carrier = models.CharField(_("carrier"), max_length=50)
-    name = models.CharField(_("name"), max_length=100, help_text=_("e.g. Sendit Casablanca"))
+    name = models.CharField(_("name"), max_length=100, help_text=_("e.g. Casablanca warehouse"))
     env_prefix = models.CharField(
         _("credentials env prefix"),
         max_length=100,
@@ -191,7 +191,8 @@ class StatusMapping(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.carrier}: {self.raw_code} → {self.get_state_display()}"
+        # Without the raw status: the carrier's own words are shown apart, as code, not as text.
+        return f"{self.carrier} → {self.get_state_display()}"
 
 
 class TrackingEvent(models.Model):
@@ -243,7 +244,7 @@ class TrackingEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.carrier} {self.raw_code}"
+        return f"{self.carrier} #{self.pk}"
 
     @property
     def unmapped(self) -> bool:

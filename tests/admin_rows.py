@@ -20,7 +20,7 @@ from messaging.models import (
 from messaging.services.consent import consent_record
 from messaging.services.routing import messaging_settings_for
 from orders.models import Customer, Order, Store, StoreDelivery
-from orders.transitions import OrderStatus
+from orders.transitions import OrderStatus, PaymentMethod
 from tests.factories import CarrierAccountFactory, ShipmentFactory, StoreFactory, order_in_status
 
 
@@ -40,9 +40,16 @@ def store_with_rows(name: str, slug: str, **order_kwargs) -> StoreRows:
     webhook = ProviderWebhook.objects.create(
         provider="sandbox", kind="inbound", store=store, dedup_key=f"inbound:{slug}", body="{}"
     )
-    # A second order of the same customer, confirmed, at the sandbox carrier and picked up.
+    # A second order of the same customer, at the sandbox carrier and picked up. Prepaid: a COD
+    # order confirmed would leave its confirmation timer dead, which the timers' list shows.
     order_only = {key: value for key, value in order_kwargs.items() if not key.startswith("customer__")}
-    shipped = order_in_status(OrderStatus.CONFIRMED, store=store, customer=order.customer, **order_only)
+    shipped = order_in_status(
+        OrderStatus.CONFIRMED,
+        store=store,
+        customer=order.customer,
+        payment_method=PaymentMethod.PREPAID,
+        **order_only,
+    )
     account = CarrierAccountFactory(store=store, name=f"sandbox-{slug}", pickup_address={})
     shipment = ShipmentFactory(account=account, order=shipped)
     update = TrackingUpdate(shipment.tracking_number, "PICKED_UP", event_id=f"{slug}-1")

@@ -159,9 +159,10 @@ def _catalog_words(language: str) -> tuple[frozenset, frozenset]:
 
 def _provider_and_carrier_names() -> set[str]:
     """The names adapters are registered under (sandbox, twilio, the tests' scripted one…)."""
+    from carriers.adapters import adapter_names
     from messaging.providers import provider_names
 
-    return {name.lower() for name in provider_names()}
+    return {name.lower() for name in [*provider_names(), *adapter_names()]}
 
 
 def english_left(html: str, language: str) -> list[str]:
