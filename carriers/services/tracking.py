@@ -125,33 +125,37 @@ def tracking_updates_record(
             continue
         occurred_at = update.occurred_at or now
         mapping = status_mapping_for(account.carrier, account, update.raw_code)
-        event, created = TrackingEvent.objects.get_or_create(
-            carrier=account.carrier,
-            dedup_key=dedup_key(update, occurred_at),
-            defaults={
-                "shipment": shipment,
-                "raw_code": update.raw_code[:200],
-                "raw_code_folded": fold(update.raw_code)[:200],
-                "raw_text": update.raw_text,
-                "occurred_at": occurred_at,
-                "source": source,
-                "location": update.location[:200],
-                "state": mapping.state if mapping else "",
-                "reason": mapping.reason if mapping else "",
-                "mapped": mapping is not None,
-                "raw": update.raw,
-            },
-        )
+        # The event row and its effect on the order commit together: a crash leaves neither.
+        with transaction.atomic():
+            event, created = TrackingEvent.objects.get_or_create(
+                carrier=account.carrier,
+                dedup_key=dedup_key(update, occurred_at),
+                defaults={
+                    "shipment": shipment,
+                    "raw_code": update.raw_code[:200],
+                    "raw_code_folded": fold(update.raw_code)[:200],
+                    "raw_text": update.raw_text,
+                    "occurred_at": occurred_at,
+                    "source": source,
+                    "location": update.location[:200],
+                    "state": mapping.state if mapping else "",
+                    "reason": mapping.reason if mapping else "",
+                    "mapped": mapping is not None,
+                    "raw": update.raw,
+                },
+            )
+            if created and event.mapped:
+                event = tracking_event_apply(event.pk)
         if not created:
             duplicates += 1
             continue
-        if source == TrackingEvent.Source.WEBHOOK:
-            Shipment.objects.filter(pk=shipment.pk).update(last_webhook_at=now)
-        if event.mapped:
-            tracking_event_apply(event.pk)
-        else:
-            Shipment.objects.filter(pk=shipment.pk).update(reported_status=update.raw_code[:100])
+        # After the commit: the shipment's row is locked after the order's everywhere else.
+        stamp = {"last_webhook_at": now} if source == TrackingEvent.Source.WEBHOOK else {}
+        if not event.mapped:
+            stamp["reported_status"] = update.raw_code[:100]
             logger.info("unmapped carrier status carrier=%s raw=%s", account.carrier, event.raw_code_folded)
+        if stamp:
+            Shipment.objects.filter(pk=shipment.pk).update(**stamp)
         recorded.append(event)
     return RecordResult(recorded, duplicates, unknown)
 

@@ -194,3 +194,17 @@ def test_a_webhook_report_stamps_the_shipments_last_webhook_time():
     report(shipment, "PICKED_UP", 1, source=TrackingEvent.Source.WEBHOOK)
 
     assert Shipment.objects.get(pk=shipment.pk).last_webhook_at is not None
+
+
+def test_an_event_whose_order_move_fails_is_not_kept_either(monkeypatch):
+    shipment = ShipmentFactory()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr("carriers.services.tracking.order_transition", broken)
+    with pytest.raises(RuntimeError):
+        report(shipment, "PICKED_UP", 1)
+
+    assert not TrackingEvent.objects.exists()  # the carrier's next report (or the poll) brings it again
+    assert status_of(shipment) == OrderStatus.CONFIRMED
