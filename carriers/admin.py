@@ -152,7 +152,16 @@ class ShipmentAdmin(StoreScopedAdmin, admin.ModelAdmin):
         ),
         (
             _("Tracking"),
-            {"fields": ["state", "reason", "reported_status_shown", "attempts", "create_status"]},
+            {
+                "fields": [
+                    "state",
+                    "reason",
+                    "reported_status_shown",
+                    "attempts",
+                    "create_status",
+                    "create_error_shown",
+                ]
+            },
         ),
         (_("Money"), {"fields": ["fee", "cod_amount", "cod_collected_amount", "cod_collected_at"]}),
         (_("News"), {"fields": ["last_event_at", "last_polled_at", "last_webhook_at"]}),
@@ -160,7 +169,18 @@ class ShipmentAdmin(StoreScopedAdmin, admin.ModelAdmin):
     ]
 
     def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in Shipment._meta.fields] + ["reported_status_shown", "source_shown"]
+        return [field.name for field in Shipment._meta.fields] + [
+            "reported_status_shown",
+            "source_shown",
+            "create_error_shown",
+        ]
+
+    @admin.display(description=_("creation error"))
+    def create_error_shown(self, shipment):
+        # The technical trail (the carrier's or the adapter's answer) stays English.
+        return (
+            format_html('<span lang="en">{}</span>', shipment.create_error) if shipment.create_error else "-"
+        )
 
     @admin.display(description=_("reported status"))
     def reported_status_shown(self, shipment):

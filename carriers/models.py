@@ -119,6 +119,12 @@ class Shipment(models.Model):
     )
     cod_collected_at = models.DateTimeField(_("COD collected at"), null=True, blank=True)
     create_status = models.CharField(_("creation"), max_length=20, choices=CreateStatus.choices, blank=True)
+    create_error = models.CharField(
+        _("creation error"),
+        max_length=300,
+        blank=True,
+        help_text=_("The carrier's answer when creation failed"),
+    )
     attempts = models.PositiveIntegerField(_("failed attempts"), default=0)
     last_event_at = models.DateTimeField(_("last event at"), null=True, blank=True)
     last_polled_at = models.DateTimeField(_("last polled at"), null=True, blank=True)

@@ -6,6 +6,14 @@ from carriers.services.accounts import (
     carrier_account_env_status,
 )
 from carriers.services.mappings import status_mapping_for, status_mapping_set, status_mappings_sync
+from carriers.services.parcels import (
+    parcel_request_for,
+    shipment_cancel,
+    shipment_create,
+    shipment_reconcile,
+    shipments_label_pdf,
+    shipments_track,
+)
 from carriers.services.shipments import shipment_record
 from carriers.services.tracking import tracking_event_apply, tracking_updates_record
 
@@ -13,7 +21,13 @@ __all__ = [
     "carrier_account_adapter",
     "carrier_account_create",
     "carrier_account_env_status",
+    "parcel_request_for",
+    "shipment_cancel",
+    "shipment_create",
+    "shipment_reconcile",
     "shipment_record",
+    "shipments_label_pdf",
+    "shipments_track",
     "status_mapping_for",
     "status_mapping_set",
     "status_mappings_sync",

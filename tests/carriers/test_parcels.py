@@ -1,0 +1,141 @@
+"""Parcels at the carrier through the adapter: created once, a lost create reconciled, never re-sent."""
+
+from decimal import Decimal
+
+import pytest
+
+from carriers.adapters import CarrierError, ErrorKind
+from carriers.adapters.sandbox import SandboxCarrier
+from carriers.models import Shipment
+from carriers.services import (
+    shipment_cancel,
+    shipment_create,
+    shipment_reconcile,
+    shipments_label_pdf,
+    shipments_track,
+)
+from orders.transitions import OrderStatus
+from tests.factories import CarrierAccountFactory, order_in_status
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def empty_sandbox():
+    SandboxCarrier.parcels.clear()
+
+
+@pytest.fixture
+def account():
+    return CarrierAccountFactory()
+
+
+@pytest.fixture
+def order(account):
+    return order_in_status(OrderStatus.CONFIRMED, store=account.store)
+
+
+def count_creates(monkeypatch, *, then_time_out=False):
+    calls = []
+    original = SandboxCarrier.create_parcel
+
+    def create(self, parcel):
+        calls.append(parcel.reference)
+        created = original(self, parcel)
+        if then_time_out:
+            raise CarrierError(ErrorKind.UNKNOWN, "timeout", "no answer in 10 s")
+        return created
+
+    monkeypatch.setattr(SandboxCarrier, "create_parcel", create)
+    return calls
+
+
+def test_a_created_parcel_gives_the_shipment_its_tracking_number_fee_and_cod_amount(order, account):
+    shipment = shipment_create(order, account)
+
+    shipment.refresh_from_db()
+    assert shipment.create_status == Shipment.CreateStatus.CREATED
+    assert shipment.tracking_number.startswith("SBX")
+    assert (shipment.fee, shipment.cod_amount) == (Decimal("25.00"), Decimal("249.00"))
+    assert shipment.carrier_reference == order.number
+
+
+def test_creating_the_parcel_of_an_order_twice_sends_it_once(order, account, monkeypatch):
+    calls = count_creates(monkeypatch)
+
+    first = shipment_create(order, account)
+    again = shipment_create(order, account)
+
+    assert first.pk == again.pk
+    assert calls == [order.number]
+
+
+def test_a_timed_out_create_is_recorded_unknown_and_not_sent_again(order, account, monkeypatch):
+    calls = count_creates(monkeypatch, then_time_out=True)
+
+    shipment = shipment_create(order, account)
+
+    assert shipment.create_status == Shipment.CreateStatus.UNKNOWN
+    assert shipment.tracking_number == ""
+    monkeypatch.undo()
+    calls_after = count_creates(monkeypatch)
+    reconciled = shipment_create(order, account)  # asked again: looked up, not re-sent
+    assert calls == [order.number] and calls_after == []
+    assert reconciled.create_status == Shipment.CreateStatus.CREATED
+    assert reconciled.tracking_number.startswith("SBX")
+
+
+def test_an_unknown_create_the_carrier_never_received_becomes_failed_and_may_be_sent_again(order, account):
+    shipment = Shipment.objects.create(
+        order=order,
+        account=account,
+        carrier="sandbox",
+        carrier_reference=order.number,
+        create_status=Shipment.CreateStatus.UNKNOWN,
+        source="carrier",
+    )
+
+    shipment_reconcile(shipment)
+
+    assert Shipment.objects.get(pk=shipment.pk).create_status == Shipment.CreateStatus.FAILED
+    assert shipment_create(order, account).create_status == Shipment.CreateStatus.CREATED
+
+
+def test_an_address_the_carrier_refuses_fails_the_create_with_its_answer(account):
+    order = order_in_status(OrderStatus.CONFIRMED, store=account.store, shipping_city="")
+
+    shipment = shipment_create(order, account)
+
+    assert shipment.create_status == Shipment.CreateStatus.FAILED
+    assert "invalid_address" in shipment.create_error
+
+
+def test_a_cancelled_parcel_voids_its_shipment(order, account):
+    shipment = shipment_create(order, account)
+
+    shipment_cancel(shipment)
+
+    assert Shipment.objects.get(pk=shipment.pk).create_status == Shipment.CreateStatus.CANCELLED
+
+
+def test_the_labels_of_an_accounts_parcels_come_as_one_pdf(order, account):
+    other = order_in_status(OrderStatus.CONFIRMED, store=account.store)
+    shipments = [shipment_create(order, account), shipment_create(other, account)]
+
+    pdf = shipments_label_pdf(shipments)
+
+    assert pdf.startswith(b"%PDF")
+    assert all(shipment.tracking_number.encode() in pdf for shipment in shipments)
+
+
+def test_tracking_parcels_records_what_the_carrier_says_and_moves_the_order(order, account):
+    shipment = shipment_create(order, account)
+    SandboxCarrier().record_event(shipment.tracking_number, "PICKED_UP")
+
+    result = shipments_track(account, [shipment])
+
+    assert [event.raw_code for event in result.recorded] == ["CREATED", "PICKED_UP"]
+    shipment.refresh_from_db()
+    assert shipment.last_polled_at is not None
+    order.refresh_from_db()
+    assert order.status == OrderStatus.SHIPPED
