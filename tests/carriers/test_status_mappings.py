@@ -5,7 +5,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from carriers.adapters import Reason, State, adapter_class
+from carriers.adapters import Reason, State, adapter_class, adapter_names, fold
 from carriers.models import StatusMapping, TrackingEvent, TrackingState
 from carriers.services import status_mapping_set, status_mappings_sync
 from orders.transitions import OrderStatus
@@ -15,8 +15,11 @@ from tests.factories import CarrierAccountFactory, ShipmentFactory
 pytestmark = pytest.mark.django_db
 
 
-def test_every_default_mapping_of_the_sandbox_adapter_maps_to_a_state():
-    for raw, (state, reason) in adapter_class("sandbox").default_status_map.items():
+@pytest.mark.parametrize("carrier", adapter_names())
+def test_every_default_mapping_of_each_adapter_maps_to_a_state_and_a_reason(carrier):
+    assert adapter_class(carrier).default_status_map
+    for raw, (state, reason) in adapter_class(carrier).default_status_map.items():
+        assert raw == fold(raw), raw  # keyed as the table keys them
         assert State(state) in State, raw
         assert Reason(reason) in Reason, raw
         assert state in TrackingState.values, raw
