@@ -7,7 +7,7 @@ import re
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Max, Min
+from django.db.models import Count, F, Max, Min
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -326,6 +326,8 @@ class StatusMappingAdmin(StoreScopedAdmin, admin.ModelAdmin):
     form = StatusMappingForm
     store_lookups = ("account__store",)
     shared_rows_lookup = "account"
+    # A store's own rows first, then every carrier's defaults (hundreds of them once all adapters are in).
+    ordering = [F("account").asc(nulls_last=True), "carrier", "raw_code"]
     list_display = ["raw_status", "carrier", "account", "state", "reason", "is_default"]
     list_display_links = ["raw_status"]
     list_filter = ["carrier", "state", "is_default", "account"]
