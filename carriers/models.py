@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -255,3 +256,69 @@ class TrackingEvent(models.Model):
     @property
     def unmapped(self) -> bool:
         return not self.mapped
+
+
+class CarrierCity(models.Model):
+    """A city (or zone) a carrier serves, as its list names it: parcels are sent with its id."""
+
+    carrier = models.CharField(_("carrier"), max_length=50)
+    carrier_city_id = models.CharField(_("carrier's city id"), max_length=100)
+    name = models.CharField(_("name"), max_length=200)
+    zone = models.CharField(_("zone"), max_length=200, blank=True)
+    # ``carriers.services.cities.city_key`` of the name: what matching compares.
+    name_key = models.CharField(_("matching key"), max_length=200, db_index=True, editable=False)
+    aliases = models.JSONField(
+        _("other spellings"),
+        default=list,
+        blank=True,
+        help_text=_('Other ways customers write it, in Arabic or French, e.g. ["الدار البيضاء", "Casa"]'),
+    )
+    active = models.BooleanField(_("active"), default=True, help_text=_("Still in the carrier's list"))
+    synced_at = models.DateTimeField(_("synced at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("carrier city")
+        verbose_name_plural = _("carrier cities")
+        ordering = ["carrier", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["carrier", "carrier_city_id"], name="carrier_city_unique_id")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CityCorrection(models.Model):
+    """An agent's correction: in this store, a customer's city typed this way is that carrier city."""
+
+    store = models.ForeignKey(
+        "orders.Store", on_delete=models.CASCADE, related_name="city_corrections", verbose_name=_("store")
+    )
+    carrier = models.CharField(_("carrier"), max_length=50, editable=False)
+    typed = models.CharField(_("city as typed"), max_length=200)
+    typed_key = models.CharField(_("matching key"), max_length=200, editable=False)
+    city = models.ForeignKey(
+        CarrierCity, on_delete=models.CASCADE, related_name="corrections", verbose_name=_("carrier city")
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("city correction")
+        verbose_name_plural = _("city corrections")
+        ordering = ["store", "typed"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store", "carrier", "typed_key"], name="city_correction_unique_per_store"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.typed} → {self.city}"

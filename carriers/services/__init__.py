@@ -5,6 +5,7 @@ from carriers.services.accounts import (
     carrier_account_create,
     carrier_account_env_status,
 )
+from carriers.services.cities import carrier_cities_sync, carrier_city_match, city_correction_set, city_key
 from carriers.services.mappings import status_mapping_for, status_mapping_set, status_mappings_sync
 from carriers.services.parcels import (
     parcel_request_for,
@@ -21,6 +22,10 @@ __all__ = [
     "carrier_account_adapter",
     "carrier_account_create",
     "carrier_account_env_status",
+    "carrier_cities_sync",
+    "carrier_city_match",
+    "city_correction_set",
+    "city_key",
     "parcel_request_for",
     "shipment_cancel",
     "shipment_create",
