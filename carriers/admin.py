@@ -18,8 +18,21 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from carriers.adapters import adapter_names, fold
-from carriers.models import CarrierAccount, Shipment, StatusMapping, TrackingEvent
-from carriers.services import carrier_account_env_status, status_mapping_set, status_mappings_sync
+from carriers.models import (
+    CarrierAccount,
+    CarrierCity,
+    CityCorrection,
+    Shipment,
+    StatusMapping,
+    TrackingEvent,
+)
+from carriers.services import (
+    carrier_account_env_status,
+    city_correction_set,
+    city_key,
+    status_mapping_set,
+    status_mappings_sync,
+)
 from orders.admin import ReadOnlyAdminMixin, admin_datetime
 from orders.admin_scoping import StoreScopedAdmin, StoreScopedInline
 from orders.models import Order
@@ -397,3 +410,59 @@ class StatusMappingAdmin(StoreScopedAdmin, admin.ModelAdmin):
 # the order page itself, as messaging adds its messages.
 _order_admin = admin.site.get_model_admin(Order)
 _order_admin.inlines = [*_order_admin.inlines, ShipmentInline]
+
+
+# --- cities ----------------------------------------------------------------------------------
+@admin.register(CarrierCity)
+class CarrierCityAdmin(StoreScopedAdmin, admin.ModelAdmin):
+    """Every carrier's list, shared by every store: superusers keep the other spellings."""
+
+    store_lookups = ()
+    list_display = ["name", "carrier", "carrier_city_id", "zone", "active"]
+    list_filter = ["carrier", "active"]
+    search_fields = ["name", "carrier_city_id", "zone"]
+    readonly_fields = ["carrier", "carrier_city_id", "name", "zone", "active", "synced_at"]
+
+    def has_add_permission(self, request):
+        return False  # cities come from the carrier's list (carrier_cities_sync)
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        obj.name_key = city_key(obj.name)
+        super().save_model(request, obj, form, change)
+
+
+class CityCorrectionForm(forms.ModelForm):
+    # No Meta: the admin builds it for CityCorrection.
+    def clean_typed(self):
+        typed = self.cleaned_data.get("typed", "").strip()
+        if not city_key(typed):
+            raise ValidationError(gettext("Type the city as the customer wrote it."))
+        return typed
+
+
+@admin.register(CityCorrection)
+class CityCorrectionAdmin(StoreScopedAdmin, admin.ModelAdmin):
+    """An agent's corrections: a city typed this way, in this store, is that carrier city."""
+
+    form = CityCorrectionForm
+    list_display = ["typed", "city", "carrier", "store", "created_by", "created_at"]
+    list_filter = ["carrier", "store"]
+    list_select_related = ["city", "store", "created_by"]
+    search_fields = ["typed", "city__name"]
+    fields = ["store", "typed", "city"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "city":
+            # The carriers' cities are every store's (public lists), not one store's rows.
+            kwargs["queryset"] = CarrierCity.objects.filter(active=True).order_by("carrier", "name")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        saved = city_correction_set(obj.store, obj.typed, obj.city, actor=request.user)
+        obj.pk = saved.pk

@@ -271,7 +271,7 @@ class CarrierCity(models.Model):
         _("other spellings"),
         default=list,
         blank=True,
-        help_text=_('Other ways customers write it, in Arabic or French, e.g. ["الدار البيضاء", "Casa"]'),
+        help_text=_("Other ways customers write it, in Arabic or French: a JSON list of names"),
     )
     active = models.BooleanField(_("active"), default=True, help_text=_("Still in the carrier's list"))
     synced_at = models.DateTimeField(_("synced at"), null=True, blank=True)

@@ -5,7 +5,14 @@ from dataclasses import dataclass
 
 from automations.models import QueueEntry, Rule, RuleRevision, TeamAlert, Timer
 from carriers.adapters import TrackingUpdate
-from carriers.models import CarrierAccount, Shipment, StatusMapping, TrackingEvent
+from carriers.models import (
+    CarrierAccount,
+    CarrierCity,
+    CityCorrection,
+    Shipment,
+    StatusMapping,
+    TrackingEvent,
+)
 from carriers.services import tracking_updates_record
 from messaging.models import (
     ChannelProvider,
@@ -54,6 +61,9 @@ def store_with_rows(name: str, slug: str, **order_kwargs) -> StoreRows:
     shipment = ShipmentFactory(account=account, order=shipped)
     update = TrackingUpdate(shipment.tracking_number, "PICKED_UP", event_id=f"{slug}-1")
     tracking_updates_record(account, [update], TrackingEvent.Source.SANDBOX)
+    city = CarrierCity.objects.create(
+        carrier="sandbox", carrier_city_id=slug, name="الدار البيضاء", name_key=f"{slug}-casa"
+    )
     rows = {
         Store: store,
         Customer: order.customer,
@@ -97,6 +107,10 @@ def store_with_rows(name: str, slug: str, **order_kwargs) -> StoreRows:
             carrier="sandbox", account=account, raw_code=f"at_hub_{slug}", state="in_transit"
         ),
         TrackingEvent: TrackingEvent.objects.get(shipment=shipment),
+        CarrierCity: city,
+        CityCorrection: CityCorrection.objects.create(
+            store=store, carrier="sandbox", typed="الدار البيضا", typed_key=f"{slug}-casa", city=city
+        ),
         QueueEntry: QueueEntry.objects.create(
             order=order, reason="no answer to the confirmation request in 2 h"
         ),

@@ -10,7 +10,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from automations.models import QueueEntry, Rule, RuleRevision, SweepRun, TeamAlert, Timer
-from carriers.models import CarrierAccount, Shipment, StatusMapping, TrackingEvent
+from carriers.models import (
+    CarrierAccount,
+    CarrierCity,
+    CityCorrection,
+    Shipment,
+    StatusMapping,
+    TrackingEvent,
+)
 from messaging.models import (
     ChannelProvider,
     Consent,
@@ -76,6 +83,7 @@ SCOPED_MODELS = [
     Shipment,
     StatusMapping,
     TrackingEvent,
+    CityCorrection,
 ]
 
 
@@ -117,9 +125,10 @@ def test_every_livra_admin_and_inline_is_store_scoped():
 
 
 def test_every_livra_admin_is_checked_page_by_page_here():
-    # A new admin must come with its rows in store_with_rows (or be superuser-only like sweep runs).
+    # A new admin must come with its rows in store_with_rows (or be superuser-only like sweep runs
+    # and the carriers' city lists, which are every store's).
     registered = {model for model, _ in livra_model_admins()}
-    assert registered == {*SCOPED_MODELS, SweepRun}
+    assert registered == {*SCOPED_MODELS, SweepRun, CarrierCity}
 
 
 # --- lists, pages, filters ---------------------------------------------------------------------
@@ -172,6 +181,13 @@ def test_sweep_runs_which_count_every_stores_timers_are_for_superusers_only(clie
     assert client.get(url(SweepRun, "changelist")).status_code == 403
     assert client.get(url(SweepRun, "change", run.pk)).status_code == 403
     assert "sweeprun" not in client.get(reverse("admin:index")).content.decode()
+
+
+def test_the_carriers_city_lists_are_for_superusers_only(client, agent, mine):
+    city = mine.rows[CarrierCity]
+
+    assert client.get(url(CarrierCity, "changelist")).status_code == 403
+    assert client.get(url(CarrierCity, "change", city.pk)).status_code == 403
 
 
 def test_the_admin_index_lists_the_models_but_no_other_stores_names(client, agent):
