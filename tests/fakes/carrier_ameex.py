@@ -23,7 +23,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from tests.fakes.server import FakeRequest, FakeResponse, FakeServer
 
@@ -85,8 +85,6 @@ class SignedAmeexWebhook:
     body: bytes
 
     def tampered(self, **fields: str) -> "SignedAmeexWebhook":
-        from urllib.parse import parse_qsl
-
         form = dict(parse_qsl(self.body.decode()))
         form.update(fields)
         return replace(self, body=urlencode(form).encode())
