@@ -63,6 +63,7 @@ from carriers.adapters import (
     State,
     TrackingUpdate,
     fold,
+    merge_pdfs,
     register,
 )
 
@@ -401,7 +402,7 @@ class AramexAdapter:
         )
 
     def label_pdf(self, tracking_numbers: list[str]) -> bytes:
-        return _merge_pdfs([self._label(number) for number in tracking_numbers])
+        return merge_pdfs([self._label(number) for number in tracking_numbers])
 
     def _label(self, number: str) -> bytes:
         answer = self._call(
@@ -506,22 +507,3 @@ class AramexAdapter:
         return [
             City(carrier_city_id=str(name), name=str(name)) for name in answer.get("Cities") or [] if name
         ]
-
-
-def _merge_pdfs(parts: list[bytes]) -> bytes:
-    if len(parts) == 1:
-        return parts[0]
-    try:
-        import io
-
-        from pypdf import PdfWriter
-    except ImportError:
-        raise CarrierError(
-            ErrorKind.PERMANENT, "", "several label files and no pypdf to merge them"
-        ) from None
-    writer = PdfWriter()
-    for part in parts:
-        writer.append(io.BytesIO(part))
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()

@@ -15,8 +15,8 @@ Endpoints used (reference §3; ``niteshBhardwaj/DakiyaCourierServer``
 - find by reference: ``GET /api/v1/packages/json/?ref_ids=<our order id>``.
 - cancel: ``POST /api/p/edit {"waybill": ..., "cancellation": "true"}`` (JSON).
 - label: ``GET /api/p/packing_slip?wbns=a,b&pdf=true`` → per package ``pdf_download_link``,
-  fetched WITHOUT our token (a storage URL); several labels are merged with ``pypdf`` (imported only
-  then: Livra's label merging needs it anyway, issue 11 point 6).
+  fetched WITHOUT our token (a storage URL); several labels are merged into one PDF
+  (``carriers.adapters.merge_pdfs``).
 - track: ``GET /api/v1/packages/json/?waybill=a,b`` (``track_batch_size`` = 50). Each scan in
   ``Shipment.Scans[].ScanDetail`` becomes one update; the current ``Shipment.Status`` is used when
   there are no scans.
@@ -59,7 +59,6 @@ import logging
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
-from io import BytesIO
 from typing import ClassVar
 
 import requests
@@ -75,6 +74,7 @@ from carriers.adapters import (
     State,
     TrackingUpdate,
     fold,
+    merge_pdfs,
     register,
 )
 
@@ -323,7 +323,7 @@ class DelhiveryAdapter:
         if missing:
             raise CarrierError(ErrorKind.PERMANENT, "label", f"no label for {', '.join(missing)}")
         pdfs = [self._download(links[number]) for number in tracking_numbers]
-        return pdfs[0] if len(pdfs) == 1 else _merge(pdfs)
+        return pdfs[0] if len(pdfs) == 1 else merge_pdfs(pdfs)
 
     def _download(self, url: str) -> bytes:
         try:  # a storage URL: no API token goes there
@@ -405,16 +405,3 @@ class DelhiveryAdapter:
                     )
                 )
         return cities
-
-
-def _merge(pdfs: list[bytes]) -> bytes:
-    try:
-        from pypdf import PdfWriter
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise CarrierError(ErrorKind.PERMANENT, "merge", "merging several labels needs pypdf") from exc
-    writer = PdfWriter()
-    for pdf in pdfs:
-        writer.append(BytesIO(pdf))
-    out = BytesIO()
-    writer.write(out)
-    return out.getvalue()

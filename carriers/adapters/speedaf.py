@@ -64,6 +64,7 @@ from carriers.adapters import (
     State,
     TrackingUpdate,
     fold,
+    merge_pdfs,
     register,
 )
 
@@ -365,7 +366,7 @@ class SpeedafAdapter:
         urls = [url for url in (data or {}).get("urls") or [] if url] if isinstance(data, dict) else []
         if not urls:
             raise CarrierError(ErrorKind.PERMANENT, "", "no label in the answer")
-        return _merge_pdfs([self._download(url) for url in urls])
+        return merge_pdfs([self._download(url) for url in urls])
 
     def _download(self, url: str) -> bytes:
         try:
@@ -442,22 +443,3 @@ class SpeedafAdapter:
 
         walk(data if isinstance(data, list) else [data] if isinstance(data, dict) else [], "")
         return found
-
-
-def _merge_pdfs(parts: list[bytes]) -> bytes:
-    if len(parts) == 1:
-        return parts[0]
-    try:
-        import io
-
-        from pypdf import PdfWriter
-    except ImportError:
-        raise CarrierError(
-            ErrorKind.PERMANENT, "", "several label files and no pypdf to merge them"
-        ) from None
-    writer = PdfWriter()
-    for part in parts:
-        writer.append(io.BytesIO(part))
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()

@@ -141,7 +141,6 @@ def test_the_label_is_a_pdf_fetched_from_its_link_without_our_token(fake, adapte
 
 
 def test_several_labels_are_merged_into_one_pdf(fake, adapter):
-    pytest.importorskip("pypdf")
     first = adapter.create_parcel(parcel("LV-1")).tracking_number
     second = adapter.create_parcel(parcel("LV-2")).tracking_number
 

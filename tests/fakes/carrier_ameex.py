@@ -25,6 +25,7 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qsl, urlencode
 
+from tests.fakes.pdf import label_pdf
 from tests.fakes.server import FakeRequest, FakeResponse, FakeServer
 
 CITIES = {"1": "Casablanca", "2": "Rabat", "3": "Marrakech", "4": "Tanger"}
@@ -50,7 +51,7 @@ STATUSES = (
     "Perdu",
     "Endommagé",
 )
-PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+PDF = label_pdf()
 
 
 def ok(api: dict) -> dict:

@@ -24,6 +24,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+from tests.fakes.pdf import label_pdf
 from tests.fakes.server import FakeRequest, FakeResponse, FakeServer
 
 PREFIX = "/ShippingAPI.V2"
@@ -57,12 +58,7 @@ CITIES = ["Casablanca", "Rabat", "Marrakech", "Tanger", "Fès"]
 
 
 def minimal_pdf(text: str = "label") -> bytes:
-    return (
-        b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
-        b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
-        b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 288 432]>>endobj\n"
-        b"% " + text.encode() + b"\ntrailer<</Root 1 0 R>>\n%%EOF\n"
-    )
+    return label_pdf(text)
 
 
 def wcf_now(offset: str = "+0100") -> str:

@@ -26,14 +26,12 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+from tests.fakes.pdf import label_pdf
 from tests.fakes.server import FakeRequest, FakeResponse, FakeServer
 
 IST = timezone(timedelta(hours=5, minutes=30))
 WEBHOOK_HEADER = "X-Livra-Webhook-Token"
-PDF = (
-    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
-    b"2 0 obj<</Type/Pages/Count 0/Kids[]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
-)
+PDF = label_pdf()
 
 # Every (StatusType, Status) the fake can emit (the adapter's default table must cover each).
 STATUSES: list[tuple[str, str]] = [

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
 
+from tests.fakes.pdf import label_pdf
 from tests.fakes.server import FakeRequest, FakeResponse, FakeServer
 
 _ACTION_PATH = re.compile(r"^/customers/(?P<id>[^/]+)/(?P<key>[^/]+)/(?P<action>[a-z-]+)$")
@@ -73,7 +74,7 @@ STATUSES = (
     "Retour en cours",
     "Retourné",
 )
-PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+PDF = label_pdf()
 BLOCKS = {
     "add-parcel": "ADD-PARCEL",
     "parcel-info": "PARCEL-INFO",

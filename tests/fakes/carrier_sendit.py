@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
+from tests.fakes.pdf import label_pdf
 from tests.fakes.server import FakeRequest, FakeResponse, FakeServer
 
 STATUSES = (
@@ -68,7 +69,7 @@ DISTRICTS = [
     {"id": 3, "ville": "Rabat", "name": "Rabat - Agdal", "price": 25, "delais": "48h", "active": 1},
     {"id": 4, "ville": "Marrakech", "name": "Marrakech - Guéliz", "price": 30, "delais": "48h", "active": 1},
 ]
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+PDF = label_pdf()
 _DELIVERY = re.compile(r"^/api/v1/deliveries/(?P<code>[A-Z0-9]+)$")
 UNAUTHORIZED = {"error": "Accès non autorisé"}
 

@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
+from tests.fakes.pdf import label_pdf
 from tests.fakes.server import FakeRequest, FakeResponse, FakeServer
 
 # The statuses the fake can report (Y's list, with "Alerte résolue" from histories).
@@ -114,7 +115,7 @@ REQUIRED = (
 )
 DEFAULT_LIMITS = {"second": 5, "minute": 50, "hour": 1000, "day": 10000}
 WINDOW_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+PDF = label_pdf()
 _PARCEL = re.compile(r"^/v1/parcels/(?P<tracking>yal-[A-Z0-9]+)/?$")
 
 
