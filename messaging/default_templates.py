@@ -134,6 +134,24 @@ TEXTS = {
             "خبر سار {customer_name}: طلبك {order_number} في الطريق مع {carrier}. تتبع الشحنة: {tracking_link}",
         ),
     },
+    # What order_shipped falls back to while the carrier or the tracking link is unknown
+    # (messaging.events.FALLBACK_EVENTS): the customer is told, without a blank where the link goes.
+    "order_shipped_untracked": {
+        "en": (
+            "Order {order_number} shipped",
+            "Good news {customer_name}: order {order_number} is on its way. We will send you the tracking link as soon as the carrier gives it.",
+        ),
+        "fr": (
+            "Commande {order_number} expédiée",
+            "Bonne nouvelle {customer_name} : la commande {order_number} est en route. Nous vous enverrons le lien de suivi dès que le transporteur nous le donne.",
+        ),
+        "ar": (
+            isolated("تم شحن الطلب {order_number}"),
+            isolated(
+                "خبر سار {customer_name}: طلبك {order_number} في الطريق. سنرسل لك رابط التتبع فور توصلنا به من شركة الشحن."
+            ),
+        ),
+    },
     "out_for_delivery": {
         "en": (
             "Order {order_number} arrives today",

@@ -9,6 +9,7 @@ CUSTOMER_EVENTS: tuple[str, ...] = (
     "order_confirmed",
     "order_cancelled",
     "order_shipped",
+    "order_shipped_untracked",
     "out_for_delivery",
     "delivery_failed",
     "payment_link_offered",
@@ -22,6 +23,10 @@ CUSTOMER_EVENTS: tuple[str, ...] = (
     "reply_late_confirmed",
     "reply_late_cancelled",
 )
+
+# An event whose template cannot be filled yet (no carrier or tracking link for a parcel marked
+# shipped by hand) goes out with its fallback's template instead of failing on every channel.
+FALLBACK_EVENTS: dict[str, str] = {"order_shipped": "order_shipped_untracked"}
 
 # Time-critical: no receipt in time moves on to the next channel, and quiet hours do not hold them.
 # Answers to a customer's message go at once too: the customer has just written, so is awake.

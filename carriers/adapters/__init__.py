@@ -13,6 +13,7 @@ tracking service to keep, flag and wait for a mapping.
 """
 
 import importlib
+import io
 import os
 import pkgutil
 import unicodedata
@@ -23,6 +24,7 @@ from enum import StrEnum
 from typing import ClassVar, Protocol
 
 from django.core.exceptions import ImproperlyConfigured
+from pypdf import PdfWriter
 
 
 class State(StrEnum):
@@ -157,6 +159,18 @@ def fold(raw: str) -> str:
     decomposed = unicodedata.normalize("NFKD", raw or "")
     plain = "".join(char for char in decomposed if not unicodedata.combining(char))
     return " ".join(plain.casefold().split())
+
+
+def merge_pdfs(parts: list[bytes]) -> bytes:
+    """Several labels as one PDF (the carrier answered one file per parcel)."""
+    if len(parts) == 1:
+        return parts[0]
+    writer = PdfWriter()
+    for part in parts:
+        writer.append(io.BytesIO(part))
+    merged = io.BytesIO()
+    writer.write(merged)
+    return merged.getvalue()
 
 
 _REGISTRY: dict[str, type] = {}

@@ -29,6 +29,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from messaging.events import FALLBACK_EVENTS
 from messaging.models import (
     Channel,
     ChannelProvider,
@@ -284,6 +285,7 @@ class BatchLookups:
         }
         self._templates: dict[tuple, list[MessageTemplate]] = {}
         events = {message.event for message in messages}
+        events |= {FALLBACK_EVENTS[event] for event in events if event in FALLBACK_EVENTS}
         channels = {message.channel for message in messages}
         for template in MessageTemplate.objects.filter(
             Q(store__in=stores) | Q(store__isnull=True), event__in=events, channel__in=channels

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from config.celery import task_publish
-from messaging.events import URGENT_EVENTS
+from messaging.events import FALLBACK_EVENTS, URGENT_EVENTS
 from messaging.models import (
     Channel,
     Message,
@@ -209,14 +209,30 @@ def _send_refusal(message: Message, settings) -> tuple[str, str, str] | None:
     return None
 
 
-def _outbound(message: Message, *, sender: str, lookups):
-    order, customer = message.order, message.customer
-    template = lookups.template(order.store, message.event, message.channel, customer.language)
+def _rendered(event: str, message: Message, context: dict, lookups):
+    """(template, body, subject) of ``event`` for the message's store, channel and language."""
+    customer = message.customer
+    template = lookups.template(message.order.store, event, message.channel, customer.language)
     if template is None:
-        raise RenderError(f"no template for {message.event} on {message.channel}")
-    context = lookups.context(order, customer.language, customer)
+        raise RenderError(f"no template for {event} on {message.channel}")
     body = render_text(template.body, context, customer.language)
     subject = render_text(template.subject, context, customer.language) if template.subject else ""
+    return template, body, subject
+
+
+def _outbound(message: Message, *, sender: str, lookups):
+    order, customer = message.order, message.customer
+    context = lookups.context(order, customer.language, customer)
+    try:
+        template, body, subject = _rendered(message.event, message, context, lookups)
+    except RenderError:
+        fallback = FALLBACK_EVENTS.get(message.event)
+        if fallback is None:
+            raise
+        try:
+            template, body, subject = _rendered(fallback, message, context, lookups)
+        except RenderError:
+            raise RenderError(f"neither {message.event} nor {fallback} could be rendered") from None
     ref = None
     if template.whatsapp_template_name or template.twilio_content_sid or template.sendgrid_template_id:
         ref = TemplateRef(

@@ -465,24 +465,58 @@ def test_a_failure_receipt_on_a_sent_message_falls_back_to_the_next_channel(
 def test_a_template_that_cannot_be_rendered_fails_its_message_sends_nothing_and_falls_back(
     order, scripted, committed
 ):
-    # given an order not shipped yet (no tracking link) and an SMS template that needs none
+    # given a WhatsApp template that needs the tracking link (the order has none) and an SMS one
     MessageTemplate.objects.create(
-        store=order.store, event="order_shipped", channel=SMS, language="fr", body="{order_number} expédiée"
+        store=order.store,
+        event="out_for_delivery",
+        channel=WHATSAPP,
+        language="fr",
+        body="Suivi : {tracking_link}",
+    )
+    MessageTemplate.objects.create(
+        store=order.store, event="out_for_delivery", channel=SMS, language="fr", body="{order_number} arrive"
     )
 
     with committed():
-        notification = notify(order, event="order_shipped")
+        notification = notify(order, event="out_for_delivery")
 
     whatsapp = notification.messages.get(channel=WHATSAPP)
     assert (whatsapp.status, whatsapp.error_code) == (Message.Status.FAILED, "render_error")
     assert "tracking_link" in whatsapp.error
     assert whatsapp.attempt_rows.count() == 0
     sms = notification.messages.get(channel=SMS)
-    assert sms.fallback_reason.startswith(
-        "template could not be rendered: no value for: carrier, tracking_link"
-    )
+    assert sms.fallback_reason.startswith("template could not be rendered: no value for: tracking_link")
     assert channels_called(scripted) == [SMS]
-    assert scripted.calls[0].outbound.body == f"{order.number} expédiée"
+    assert scripted.calls[0].outbound.body == f"{order.number} arrive"
+
+
+def test_a_shipped_message_without_carrier_or_tracking_link_goes_out_with_the_untracked_text(
+    order, scripted, committed
+):
+    # given an order marked shipped by hand: no carrier, no tracking link
+    with committed():
+        notification = notify(order, event="order_shipped")
+
+    whatsapp = notification.messages.get(channel=WHATSAPP)
+    assert whatsapp.status == Message.Status.SENT
+    assert whatsapp.template.event == "order_shipped_untracked"
+    assert channels_called(scripted) == [WHATSAPP]
+    assert "lien de suivi" in scripted.calls[0].outbound.body
+
+
+def test_a_shipped_message_with_its_tracking_link_uses_the_shipped_text(order, scripted, committed):
+    # given the store reported the parcel (orders.services.ingest writes this "shipped" event)
+    order.events.create(
+        type="shipped",
+        source=OrderEvent.Source.STORE,
+        payload={"carrier": "Amana", "tracking_url": "https://track.example/AB123"},
+        status_version=99,
+    )
+
+    with committed():
+        notify(order, event="order_shipped")
+
+    assert "https://track.example/AB123" in scripted.calls[0].outbound.body
 
 
 # --- concurrency (PostgreSQL) ----------------------------------------------------------------
