@@ -11,7 +11,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from carriers.adapters import CarrierError, ErrorKind, ParcelRequest, TrackingUpdate
+from carriers.adapters import CarrierError, ErrorKind, ParcelRequest, TrackingUpdate, merge_pdfs
 from carriers.models import CarrierAccount, Shipment, TrackingEvent
 from carriers.services.accounts import carrier_account_adapter
 from carriers.services.tracking import RecordResult, tracking_updates_record
@@ -114,12 +114,15 @@ def shipment_cancel(shipment: Shipment) -> Shipment:
 
 
 def shipments_label_pdf(shipments: list[Shipment]) -> bytes:
-    """One account's labels in one PDF (merging several accounts' PDFs is the dispatch's job)."""
-    accounts = {shipment.account_id for shipment in shipments}
-    if len(accounts) != 1:
-        raise ValueError("labels are fetched per carrier account")
-    adapter = carrier_account_adapter(shipments[0].account)
-    return adapter.label_pdf([shipment.tracking_number for shipment in shipments])
+    """The parcels' labels in one PDF: one call per carrier account, merged in the given order."""
+    by_account: dict[int, list[Shipment]] = {}
+    for shipment in shipments:
+        by_account.setdefault(shipment.account_id, []).append(shipment)
+    parts = [
+        carrier_account_adapter(group[0].account).label_pdf([shipment.tracking_number for shipment in group])
+        for group in by_account.values()
+    ]
+    return merge_pdfs(parts)
 
 
 def shipments_track(account: CarrierAccount, shipments: list[Shipment]) -> RecordResult:

@@ -1,8 +1,10 @@
 """The sandbox carrier: the adapter interface without network."""
 
+import io
 from decimal import Decimal
 
 import pytest
+from pypdf import PdfReader
 
 from carriers.adapters import CarrierError, ErrorKind, ParcelRequest, adapter_class
 from carriers.adapters.sandbox import SIGNATURE_HEADER, SandboxCarrier, sign
@@ -59,9 +61,8 @@ def test_the_label_is_a_pdf(carrier):
 
     pdf = carrier.label_pdf([created.tracking_number])
 
-    assert pdf.startswith(b"%PDF-1.4")
-    assert pdf.rstrip().endswith(b"%%EOF")
-    assert created.tracking_number.encode() in pdf
+    assert len(PdfReader(io.BytesIO(pdf)).pages) == 1
+    assert created.tracking_number in PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
 
 
 def test_tracking_returns_what_the_parcel_went_through(carrier):
