@@ -4,7 +4,8 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
-from carriers.models import StatusMapping, TrackingEvent
+from carriers.models import CarrierCity, CityCorrection, StatusMapping, TrackingEvent
+from carriers.services import carrier_cities_sync, carrier_city_match
 from orders.transitions import OrderStatus
 from tests.carriers.helpers import report
 from tests.factories import ShipmentFactory, UserFactory
@@ -116,3 +117,23 @@ def test_a_store_member_reads_the_carriers_default_mappings_but_cannot_change_th
 
     assert saved.status_code == 403
     assert StatusMapping.objects.get(pk=default.pk).state == "delivered"
+
+
+def test_an_agent_corrects_a_customers_city_and_the_next_order_written_so_matches(client):
+    shipment = ShipmentFactory()
+    account = shipment.account
+    carrier_cities_sync(account)
+    rabat = CarrierCity.objects.get(carrier="sandbox", name="Rabat")
+    agent = UserFactory(stores=[account.store])
+    agent.user_permissions.add(*Permission.objects.filter(content_type__app_label="carriers"))
+    client.force_login(agent)
+
+    response = client.post(
+        reverse("admin:carriers_citycorrection_add"),
+        {"store": account.store.pk, "typed": "Témara", "city": rabat.pk},
+    )
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    correction = CityCorrection.objects.get(store=account.store)
+    assert (correction.carrier, correction.created_by) == ("sandbox", agent)
+    assert carrier_city_match(account, "TEMARA").city == rabat
