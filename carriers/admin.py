@@ -146,7 +146,7 @@ class ShipmentAdmin(StoreScopedAdmin, admin.ModelAdmin):
     store_lookups = ("order__store",)
     list_display = ["__str__", "order", "account", "state", "reason", "create_status", "last_event_at"]
     list_filter = ["state", "create_status", "account"]
-    list_select_related = ["order", "account"]
+    list_select_related = ["order__store", "account"]
     search_fields = ["tracking_number", "carrier_reference", "order__number"]
     inlines = [TrackingEventInline]
     fieldsets = [
@@ -217,6 +217,9 @@ class ShipmentInline(StoreScopedInline, ReadOnlyAdminMixin, admin.StackedInline)
     fields = readonly_fields = ("shipment", "state", "reason", "attempts", "cod_collected_amount", "events")
     extra = 0
     can_delete = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("tracking_events")
 
     @admin.display(description=_("shipment"))
     def shipment(self, shipment):

@@ -5,7 +5,8 @@ from decimal import Decimal
 import pytest
 
 from carriers.models import Shipment, TrackingEvent
-from messaging.models import Notification
+from messaging.models import Message, Notification
+from messaging.services.dispatch import outbox_drain
 from orders.models import OrderEvent
 from orders.transitions import OrderStatus
 from tests.carriers.helpers import at, report
@@ -131,6 +132,9 @@ def test_out_for_delivery_tells_the_customer_through_the_stores_rules():
     report(shipment, "OUT_FOR_DELIVERY", 20)
 
     assert Notification.objects.filter(order=shipment.order, event="out_for_delivery").exists()
+    outbox_drain()  # sent through the store's sandbox provider
+    message = Message.objects.get(order=shipment.order, event="out_for_delivery")
+    assert "249" in message.body  # the amount to have ready
 
 
 def test_a_return_walks_the_order_to_return_initiated_then_returned():
