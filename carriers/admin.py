@@ -357,7 +357,7 @@ class StatusMappingAdmin(StoreScopedAdmin, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         # Through the service, which also applies the events waiting for this raw status.
-        if change and "raw_code" in form.changed_data:
+        if change and {"carrier", "account", "raw_code"} & set(form.changed_data):
             StatusMapping.objects.filter(pk=obj.pk).delete()
             obj.pk = None
         saved, reapplied = status_mapping_set(

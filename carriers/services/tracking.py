@@ -92,11 +92,13 @@ class RecordResult:
     unknown_parcels: list  # tracking numbers no shipment of the account has
 
 
-def dedup_key(update: TrackingUpdate, occurred_at) -> str:
-    """The carrier's event id where it has one, else a hash of tracking number + raw code + time."""
+def dedup_key(update: TrackingUpdate) -> str:
+    """The carrier's event id where it has one, else a hash of tracking number + raw code + carrier
+    time (a report without a time: + its text, so that a repeat of it is still recognised)."""
     if update.event_id and len(update.event_id) <= 180:
         return f"id:{update.event_id}"
-    material = update.event_id or f"{update.tracking_number}|{update.raw_code}|{occurred_at.isoformat()}"
+    when = update.occurred_at.isoformat() if update.occurred_at else f"no time|{update.raw_text}"
+    material = update.event_id or f"{update.tracking_number}|{update.raw_code}|{when}"
     return "sha256:" + hashlib.sha256(material.encode()).hexdigest()
 
 
@@ -129,7 +131,7 @@ def tracking_updates_record(
         with transaction.atomic():
             event, created = TrackingEvent.objects.get_or_create(
                 carrier=account.carrier,
-                dedup_key=dedup_key(update, occurred_at),
+                dedup_key=dedup_key(update),
                 defaults={
                     "shipment": shipment,
                     "raw_code": update.raw_code[:200],

@@ -4,7 +4,9 @@ from decimal import Decimal
 
 import pytest
 
+from carriers.adapters import TrackingUpdate
 from carriers.models import Shipment, TrackingEvent
+from carriers.services import tracking_updates_record
 from messaging.models import Message, Notification
 from messaging.services.dispatch import outbox_drain
 from orders.models import OrderEvent
@@ -51,6 +53,17 @@ def test_an_event_without_a_carrier_id_is_deduplicated_by_its_number_code_and_ti
     report(shipment, "PICKED_UP", 1)
 
     assert TrackingEvent.objects.filter(shipment=shipment).count() == 2  # the raw codes differ
+
+
+def test_a_report_without_a_carrier_time_or_id_sent_twice_is_recorded_once():
+    shipment = ShipmentFactory()
+    update = TrackingUpdate(shipment.tracking_number, "PICKED_UP", raw_text="Ramassé à Casablanca")
+
+    tracking_updates_record(shipment.account, [update], TrackingEvent.Source.POLL)
+    again = tracking_updates_record(shipment.account, [update], TrackingEvent.Source.POLL)
+
+    assert again.duplicates == 1
+    assert TrackingEvent.objects.filter(shipment=shipment).count() == 1
 
 
 def test_an_unknown_raw_status_is_kept_flagged_and_does_not_move_the_order():
