@@ -56,7 +56,6 @@ import hmac
 import logging
 import time
 from datetime import datetime
-from email.utils import parsedate_to_datetime
 from typing import ClassVar
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
@@ -76,6 +75,7 @@ from carriers.adapters import (
     fold,
     register,
 )
+from carriers.adapters.http_answers import header_value, retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -96,25 +96,6 @@ CARRIER_TZ = ZoneInfo("Africa/Casablanca")
 
 # Folded words in a refusal that point at the destination rather than the request.
 _ADDRESS_WORDS = ("ville", "city", "adresse", "address")
-
-
-def _header(headers: dict, name: str) -> str:
-    wanted = name.lower()
-    return next((str(value) for key, value in headers.items() if key.lower() == wanted), "")
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
 
 
 def _carrier_time(value) -> datetime | None:
@@ -214,11 +195,15 @@ class AmeexAdapter:
         logger.info("ameex %s %s -> %s", method, path, response.status_code)
         status = response.status_code
         if status == 429:
-            raise CarrierError(ErrorKind.RETRYABLE, "429", "rate limited", retry_after=_retry_after(response))
+            raise CarrierError(
+                ErrorKind.RETRYABLE, "429", "rate limited", retry_after=retry_after_seconds(response.headers)
+            )
         if status == 504 and create:
             raise CarrierError(ErrorKind.UNKNOWN, "504", "gateway timeout")
         if status >= 500:
-            raise CarrierError(ErrorKind.RETRYABLE, str(status), retry_after=_retry_after(response))
+            raise CarrierError(
+                ErrorKind.RETRYABLE, str(status), retry_after=retry_after_seconds(response.headers)
+            )
         if status >= 400:
             raise CarrierError(ErrorKind.PERMANENT, str(status))
         return response
@@ -348,8 +333,8 @@ class AmeexAdapter:
 
     # --- webhooks ------------------------------------------------------------------------------
     def verify_webhook(self, headers: dict, body: bytes) -> bool:
-        signature = _header(headers, SIGNATURE_HEADER).strip().removeprefix("sha256=")
-        timestamp = _header(headers, TIMESTAMP_HEADER).strip()
+        signature = header_value(headers, SIGNATURE_HEADER).strip().removeprefix("sha256=")
+        timestamp = header_value(headers, TIMESTAMP_HEADER).strip()
         if not self.webhook_secret or not signature or not timestamp.isdigit():
             return False
         if abs(time.time() - int(timestamp)) > SIGNATURE_TOLERANCE:

@@ -48,7 +48,6 @@ import json
 import logging
 import re
 from datetime import UTC, datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
 from typing import ClassVar
 
 import requests
@@ -66,6 +65,7 @@ from carriers.adapters import (
     merge_pdfs,
     register,
 )
+from carriers.adapters.http_answers import header_value, retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -140,27 +140,6 @@ _STATUSES: dict[str, tuple[State, Reason]] = {
 }
 # Keyed as the tracking service looks codes up: folded ("SH005" → "sh005").
 DEFAULT_STATUS_MAP = {fold(code): value for code, value in _STATUSES.items()}
-
-
-def _header(headers: dict, name: str) -> str:
-    wanted = name.lower()
-    for key, value in (headers or {}).items():
-        if key.lower() == wanted:
-            return value or ""
-    return ""
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        try:
-            return max((parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds(), 0.0)
-        except (TypeError, ValueError):
-            return None
 
 
 def _sent_before_failing(exc: requests.RequestException) -> bool:
@@ -272,7 +251,10 @@ class AramexAdapter:
         logger.info("aramex %s: HTTP %s", path, response.status_code)
         if response.status_code == 429 or response.status_code >= 500:
             raise CarrierError(
-                ErrorKind.RETRYABLE, str(response.status_code), "busy", retry_after=_retry_after(response)
+                ErrorKind.RETRYABLE,
+                str(response.status_code),
+                "busy",
+                retry_after=retry_after_seconds(response.headers),
             )
         try:
             answer = response.json()
@@ -439,7 +421,9 @@ class AramexAdapter:
             raise CarrierError(ErrorKind.RETRYABLE, "network", type(exc).__name__) from None
         if response.status_code == 429 or response.status_code >= 500:
             raise CarrierError(
-                ErrorKind.RETRYABLE, str(response.status_code), retry_after=_retry_after(response)
+                ErrorKind.RETRYABLE,
+                str(response.status_code),
+                retry_after=retry_after_seconds(response.headers),
             )
         if not response.ok:
             raise CarrierError(ErrorKind.PERMANENT, str(response.status_code), "label download refused")
@@ -483,7 +467,7 @@ class AramexAdapter:
     def verify_webhook(self, headers: dict, body: bytes) -> bool:
         if not self.webhook_secret:
             return False
-        given = _header(headers, "Authorization").strip()
+        given = header_value(headers, "Authorization").strip()
         if given.lower().startswith("bearer "):
             given = given[7:].strip()
         return hmac.compare_digest(given.encode(), self.webhook_secret.encode())

@@ -45,9 +45,7 @@ UNVERIFIED (reference: "the rest"), and what this module assumes:
 import hmac
 import json
 import logging
-import time
 from datetime import datetime
-from email.utils import parsedate_to_datetime
 from typing import ClassVar
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
@@ -67,6 +65,7 @@ from carriers.adapters import (
     fold,
     register,
 )
+from carriers.adapters.http_answers import retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -75,20 +74,6 @@ DEFAULT_PATH = "/casa/seller/api-parcels"
 WEBHOOK_TOKEN_PARAM = "token"  # noqa: S105 - the name of the query parameter, not a secret
 CARRIER_TZ = ZoneInfo("Africa/Casablanca")
 _ADDRESS_WORDS = ("ville", "city", "adresse", "address")
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
 
 
 def _carrier_time(value) -> datetime | None:
@@ -190,11 +175,15 @@ class ColiixAdapter:
         logger.info("coliix %s -> %s", action, response.status_code)
         status = response.status_code
         if status == 429:
-            raise CarrierError(ErrorKind.RETRYABLE, "429", "rate limited", retry_after=_retry_after(response))
+            raise CarrierError(
+                ErrorKind.RETRYABLE, "429", "rate limited", retry_after=retry_after_seconds(response.headers)
+            )
         if status == 504 and create:
             raise CarrierError(ErrorKind.UNKNOWN, "504", "gateway timeout")
         if status >= 500:
-            raise CarrierError(ErrorKind.RETRYABLE, str(status), retry_after=_retry_after(response))
+            raise CarrierError(
+                ErrorKind.RETRYABLE, str(status), retry_after=retry_after_seconds(response.headers)
+            )
         if status >= 400:
             raise CarrierError(ErrorKind.PERMANENT, str(status))
         unreadable = ErrorKind.UNKNOWN if create else ErrorKind.RETRYABLE

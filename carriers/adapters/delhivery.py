@@ -56,9 +56,8 @@ a 429 is honoured with its ``Retry-After``. Times are India time (UTC+05:30).
 import hmac
 import json
 import logging
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from email.utils import parsedate_to_datetime
 from typing import ClassVar
 
 import requests
@@ -77,6 +76,7 @@ from carriers.adapters import (
     merge_pdfs,
     register,
 )
+from carriers.adapters.http_answers import header_value, retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -109,25 +109,6 @@ _DEFAULT_STATUSES: dict[str, tuple[State, Reason]] = {
 def raw_code(status_type: str, status: str) -> str:
     """Delhivery's two fields as one raw code: "DL/RTO" is a return, "DL/Delivered" a delivery."""
     return f"{(status_type or '').strip().upper()}/{(status or '').strip()}"
-
-
-def _header(headers: dict, name: str) -> str:
-    wanted = name.lower()
-    return next((str(value) for key, value in headers.items() if key.lower() == wanted), "")
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After", "").strip()
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        return max((parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds(), 0.0)
-    except (TypeError, ValueError):
-        return None
 
 
 def _never_sent(exc: requests.ConnectionError) -> bool:
@@ -217,7 +198,9 @@ class DelhiveryAdapter:
             body = None
         status = response.status_code
         if status == 429 or status >= 500:
-            raise CarrierError(ErrorKind.RETRYABLE, str(status), _text(body), _retry_after(response))
+            raise CarrierError(
+                ErrorKind.RETRYABLE, str(status), _text(body), retry_after_seconds(response.headers)
+            )
         if status in (401, 403):
             raise CarrierError(ErrorKind.PERMANENT, "auth", _text(body) or "token refused")
         if status >= 400:
@@ -373,7 +356,7 @@ class DelhiveryAdapter:
         ]
 
     def verify_webhook(self, headers: dict, body: bytes) -> bool:
-        sent = _header(headers, WEBHOOK_HEADER)
+        sent = header_value(headers, WEBHOOK_HEADER)
         if not self.webhook_secret or not sent:
             return False
         return hmac.compare_digest(sent.encode(), self.webhook_secret.encode())

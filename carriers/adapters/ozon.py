@@ -51,10 +51,8 @@ doc"), and what this module assumes:
 import json
 import logging
 import re
-import time
 from datetime import datetime
 from decimal import Decimal
-from email.utils import parsedate_to_datetime
 from typing import ClassVar
 from zoneinfo import ZoneInfo
 
@@ -73,6 +71,7 @@ from carriers.adapters import (
     fold,
     register,
 )
+from carriers.adapters.http_answers import retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -97,20 +96,6 @@ class _RedactKeyInPath(logging.Filter):
 _urllib3_log = logging.getLogger("urllib3.connectionpool")
 if not any(isinstance(existing, _RedactKeyInPath) for existing in _urllib3_log.filters):
     _urllib3_log.addFilter(_RedactKeyInPath())
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
 
 
 def _carrier_time(entry: dict) -> datetime | None:
@@ -205,11 +190,15 @@ class OzonExpressAdapter:
         logger.info("ozon %s -> %s", action, response.status_code)  # the action, never the URL
         status = response.status_code
         if status == 429:
-            raise CarrierError(ErrorKind.RETRYABLE, "429", "rate limited", retry_after=_retry_after(response))
+            raise CarrierError(
+                ErrorKind.RETRYABLE, "429", "rate limited", retry_after=retry_after_seconds(response.headers)
+            )
         if status == 504 and create:
             raise CarrierError(ErrorKind.UNKNOWN, "504", "gateway timeout")
         if status >= 500:
-            raise CarrierError(ErrorKind.RETRYABLE, str(status), retry_after=_retry_after(response))
+            raise CarrierError(
+                ErrorKind.RETRYABLE, str(status), retry_after=retry_after_seconds(response.headers)
+            )
         if status >= 400:
             raise CarrierError(ErrorKind.PERMANENT, str(status))
         return response

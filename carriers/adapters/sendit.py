@@ -65,6 +65,7 @@ from carriers.adapters import (
     fold,
     register,
 )
+from carriers.adapters.http_answers import header_value
 
 logger = logging.getLogger(__name__)
 
@@ -155,11 +156,6 @@ def _moment(value) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=MOROCCO)
-
-
-def _header(headers, name: str) -> str:
-    wanted = name.lower()
-    return next((str(value) for key, value in headers.items() if key.lower() == wanted), "")
 
 
 @register
@@ -378,7 +374,7 @@ class SenditAdapter:
     def verify_webhook(self, headers: dict, body: bytes) -> bool:
         if not self._webhook_secret:
             return False
-        given = _header(headers, SIGNATURE_HEADER).strip().lower().removeprefix("sha256=")
+        given = header_value(headers, SIGNATURE_HEADER).strip().lower().removeprefix("sha256=")
         expected = hmac.new(self._webhook_secret.encode(), body, hashlib.sha256).hexdigest()
         return hmac.compare_digest(given.encode(), expected.encode())
 

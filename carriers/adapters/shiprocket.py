@@ -56,9 +56,8 @@ import hmac
 import json
 import logging
 import time
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
-from email.utils import parsedate_to_datetime
 from typing import ClassVar
 
 import requests
@@ -76,6 +75,7 @@ from carriers.adapters import (
     fold,
     register,
 )
+from carriers.adapters.http_answers import header_value, retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -107,25 +107,6 @@ _DEFAULT_STATUSES: dict[str, tuple[State, Reason]] = {
     "18": (State.IN_TRANSIT, Reason.NONE),  # In Transit
     "21": (State.DELIVERY_FAILED, Reason.OTHER),  # Undelivered (the courier's reason is in the text)
 }
-
-
-def _header(headers: dict, name: str) -> str:
-    wanted = name.lower()
-    return next((str(value) for key, value in headers.items() if key.lower() == wanted), "")
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After", "").strip()
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        return max((parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds(), 0.0)
-    except (TypeError, ValueError):
-        return None
 
 
 def _never_sent(exc: requests.ConnectionError) -> bool:
@@ -247,7 +228,9 @@ class ShiprocketAdapter:
             body = None
         status = response.status_code
         if status == 429 or status >= 500:
-            raise CarrierError(ErrorKind.RETRYABLE, str(status), _message(body), _retry_after(response))
+            raise CarrierError(
+                ErrorKind.RETRYABLE, str(status), _message(body), retry_after_seconds(response.headers)
+            )
         if status >= 400 and path == "auth/login":
             raise CarrierError(ErrorKind.PERMANENT, "auth", _message(body) or "login refused")
         if status == 401:
@@ -444,7 +427,7 @@ class ShiprocketAdapter:
         return updates
 
     def verify_webhook(self, headers: dict, body: bytes) -> bool:
-        sent = _header(headers, WEBHOOK_HEADER)
+        sent = header_value(headers, WEBHOOK_HEADER)
         if not self.webhook_secret or not sent:
             return False
         return hmac.compare_digest(sent.encode(), self.webhook_secret.encode())

@@ -49,7 +49,6 @@ import logging
 import re
 import time
 from datetime import UTC, datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
 from typing import ClassVar
 
 import requests
@@ -67,6 +66,7 @@ from carriers.adapters import (
     merge_pdfs,
     register,
 )
+from carriers.adapters.http_answers import header_value, retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -147,27 +147,6 @@ _STATUSES: dict[str, tuple[State, Reason]] = {
 }
 # Keyed as the tracking service looks codes up: folded ("IP05" → "ip05").
 DEFAULT_STATUS_MAP = {fold(code): value for code, value in _STATUSES.items()}
-
-
-def _header(headers: dict, name: str) -> str:
-    wanted = name.lower()
-    for key, value in (headers or {}).items():
-        if key.lower() == wanted:
-            return value or ""
-    return ""
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        try:
-            return max((parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds(), 0.0)
-        except (TypeError, ValueError):
-            return None
 
 
 def _sent_before_failing(exc: requests.RequestException) -> bool:
@@ -252,7 +231,10 @@ class SpeedafAdapter:
         logger.info("speedaf %s: HTTP %s", path, response.status_code)
         if response.status_code == 429 or response.status_code >= 500:
             raise CarrierError(
-                ErrorKind.RETRYABLE, str(response.status_code), "busy", retry_after=_retry_after(response)
+                ErrorKind.RETRYABLE,
+                str(response.status_code),
+                "busy",
+                retry_after=retry_after_seconds(response.headers),
             )
         try:
             answer = response.json()
@@ -375,7 +357,9 @@ class SpeedafAdapter:
             raise CarrierError(ErrorKind.RETRYABLE, "network", type(exc).__name__) from None
         if response.status_code == 429 or response.status_code >= 500:
             raise CarrierError(
-                ErrorKind.RETRYABLE, str(response.status_code), retry_after=_retry_after(response)
+                ErrorKind.RETRYABLE,
+                str(response.status_code),
+                retry_after=retry_after_seconds(response.headers),
             )
         if not response.ok or not response.content.startswith(b"%PDF"):
             raise CarrierError(ErrorKind.PERMANENT, str(response.status_code), "the label is not a PDF")
@@ -405,8 +389,8 @@ class SpeedafAdapter:
     def verify_webhook(self, headers: dict, body: bytes) -> bool:
         if not self.webhook_secret:
             return False
-        timestamp = _header(headers, TIMESTAMP_HEADER).strip()
-        given = _header(headers, SIGNATURE_HEADER).strip().lower()
+        timestamp = header_value(headers, TIMESTAMP_HEADER).strip()
+        given = header_value(headers, SIGNATURE_HEADER).strip().lower()
         if not timestamp.isdigit() or not given:
             return False
         if not given.startswith(SIGNATURE_PREFIX):
@@ -420,7 +404,7 @@ class SpeedafAdapter:
         payload = json.loads(body or b"null")
         if not isinstance(payload, dict):
             return []
-        event_id = str(payload.get("eventId") or _header(headers, "X-Speedaf-Event-Id") or "")
+        event_id = str(payload.get("eventId") or header_value(headers, "X-Speedaf-Event-Id") or "")
         tracks = payload.get("tracks") or []
         mail_no = str(payload.get("mailNo") or "")
         return [

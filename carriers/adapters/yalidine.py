@@ -74,6 +74,7 @@ from carriers.adapters import (
     fold,
     register,
 )
+from carriers.adapters.http_answers import header_value
 
 logger = logging.getLogger(__name__)
 
@@ -221,11 +222,6 @@ def _moment(value) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=ALGIERS)
-
-
-def _header(headers, name: str) -> str:
-    wanted = name.lower()
-    return next((str(value) for key, value in headers.items() if key.lower() == wanted), "")
 
 
 def _message(body) -> str:
@@ -468,7 +464,7 @@ class YalidineAdapter:
     def verify_webhook(self, headers: dict, body: bytes) -> bool:
         if not self._webhook_secret:
             return False
-        given = _header(headers, SIGNATURE_HEADER).strip().lower()
+        given = header_value(headers, SIGNATURE_HEADER).strip().lower()
         expected = hmac.new(self._webhook_secret.encode(), body, hashlib.sha256).hexdigest()
         return hmac.compare_digest(given.encode(), expected.encode())
 
