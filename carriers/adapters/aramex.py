@@ -65,7 +65,7 @@ from carriers.adapters import (
     merge_pdfs,
     register,
 )
-from carriers.adapters.http_answers import header_value, retry_after_seconds
+from carriers.adapters.http_answers import header_value, request_never_sent, retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -140,16 +140,6 @@ _STATUSES: dict[str, tuple[State, Reason]] = {
 }
 # Keyed as the tracking service looks codes up: folded ("SH005" → "sh005").
 DEFAULT_STATUS_MAP = {fold(code): value for code, value in _STATUSES.items()}
-
-
-def _sent_before_failing(exc: requests.RequestException) -> bool:
-    """Whether the request had reached Aramex when it failed (read timeout, dropped answer)."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return False
-    if isinstance(exc, requests.ReadTimeout):
-        return True
-    text = repr(exc)
-    return not any(word in text for word in ("NewConnectionError", "Connection refused", "NameResolution"))
 
 
 def wcf_date(moment: datetime) -> str:
@@ -243,7 +233,7 @@ class AramexAdapter:
         try:
             response = self.session.post(self.base_url + path, json=payload, timeout=self.timeout)
         except requests.RequestException as exc:
-            sent = _sent_before_failing(exc)
+            sent = not request_never_sent(exc)
             logger.warning("aramex %s: %s (sent=%s)", path, type(exc).__name__, sent)
             if creating and sent:
                 raise CarrierError(ErrorKind.UNKNOWN, "timeout", "no answer to a create") from None

@@ -61,7 +61,6 @@ from decimal import Decimal
 from typing import ClassVar
 
 import requests
-from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
 from carriers.adapters import (
     CarrierError,
@@ -76,7 +75,7 @@ from carriers.adapters import (
     merge_pdfs,
     register,
 )
-from carriers.adapters.http_answers import header_value, retry_after_seconds
+from carriers.adapters.http_answers import header_value, request_never_sent, retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -109,17 +108,6 @@ _DEFAULT_STATUSES: dict[str, tuple[State, Reason]] = {
 def raw_code(status_type: str, status: str) -> str:
     """Delhivery's two fields as one raw code: "DL/RTO" is a return, "DL/Delivered" a delivery."""
     return f"{(status_type or '').strip().upper()}/{(status or '').strip()}"
-
-
-def _never_sent(exc: requests.ConnectionError) -> bool:
-    """True when the connection failed before a byte of the request went out (refused, DNS)."""
-    seen, cause = set(), exc
-    while isinstance(cause, BaseException) and id(cause) not in seen:
-        seen.add(id(cause))
-        if isinstance(cause, NewConnectionError | ConnectTimeoutError | NameResolutionError):
-            return True
-        cause = getattr(cause, "reason", None) or (cause.args[0] if cause.args else None)
-    return False
 
 
 def _ist(value) -> datetime | None:
@@ -184,7 +172,7 @@ class DelhiveryAdapter:
                 method, f"{self.base_url}{path}", headers=headers, timeout=self.timeout, **kwargs
             )
         except requests.ConnectionError as exc:
-            if _never_sent(exc):
+            if request_never_sent(exc):
                 raise CarrierError(ErrorKind.RETRYABLE, "connect", "could not connect") from exc
             kind = ErrorKind.UNKNOWN if creates else ErrorKind.RETRYABLE
             raise CarrierError(kind, "network", "the connection broke after sending") from exc

@@ -51,7 +51,6 @@ from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 import requests
-import urllib3.exceptions
 
 from carriers.adapters import (
     CarrierError,
@@ -65,7 +64,7 @@ from carriers.adapters import (
     fold,
     register,
 )
-from carriers.adapters.http_answers import header_value
+from carriers.adapters.http_answers import header_value, request_never_sent
 
 logger = logging.getLogger(__name__)
 
@@ -117,15 +116,6 @@ def _retry_after(headers) -> float | None:
     if reset.isdigit():
         return max(0.0, float(reset) - datetime.now(UTC).timestamp())
     return None
-
-
-def _never_sent(exc: requests.RequestException) -> bool:
-    """True when the connection failed before any byte of the request went out."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    cause = exc.args[0] if exc.args else None
-    reason = getattr(cause, "reason", cause)
-    return isinstance(reason, urllib3.exceptions.NewConnectionError)
 
 
 def _local_phone(phone: str) -> str:
@@ -191,7 +181,7 @@ class SenditAdapter:
         try:
             return self._session.request(method, url, timeout=self.timeout, **kwargs)
         except requests.RequestException as exc:
-            if _never_sent(exc) or not create:
+            if request_never_sent(exc) or not create:
                 logger.warning("sendit %s %s: %s", method, url.rsplit("/", 1)[-1], type(exc).__name__)
                 raise CarrierError(ErrorKind.RETRYABLE, "network", type(exc).__name__) from None
             logger.warning("sendit create: no answer (%s)", type(exc).__name__)

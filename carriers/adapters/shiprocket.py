@@ -61,7 +61,6 @@ from decimal import Decimal, InvalidOperation
 from typing import ClassVar
 
 import requests
-from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
 from carriers.adapters import (
     CarrierError,
@@ -75,7 +74,7 @@ from carriers.adapters import (
     fold,
     register,
 )
-from carriers.adapters.http_answers import header_value, retry_after_seconds
+from carriers.adapters.http_answers import header_value, request_never_sent, retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -107,19 +106,6 @@ _DEFAULT_STATUSES: dict[str, tuple[State, Reason]] = {
     "18": (State.IN_TRANSIT, Reason.NONE),  # In Transit
     "21": (State.DELIVERY_FAILED, Reason.OTHER),  # Undelivered (the courier's reason is in the text)
 }
-
-
-def _never_sent(exc: requests.ConnectionError) -> bool:
-    """True when the connection failed before a byte of the request went out (refused, DNS)."""
-    seen, cause = set(), exc
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
-        if isinstance(cause, NewConnectionError | ConnectTimeoutError | NameResolutionError):
-            return True
-        cause = getattr(cause, "reason", None) or (cause.args[0] if getattr(cause, "args", None) else None)
-        if not isinstance(cause, BaseException):
-            break
-    return False
 
 
 def _ist(value: str) -> datetime | None:
@@ -214,7 +200,7 @@ class ShiprocketAdapter:
         try:
             response = self._session.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
         except requests.ConnectionError as exc:
-            if _never_sent(exc):
+            if request_never_sent(exc):
                 raise CarrierError(ErrorKind.RETRYABLE, "connect", "could not connect") from exc
             kind = ErrorKind.UNKNOWN if creates else ErrorKind.RETRYABLE
             raise CarrierError(kind, "network", "the connection broke after sending") from exc

@@ -66,7 +66,7 @@ from carriers.adapters import (
     merge_pdfs,
     register,
 )
-from carriers.adapters.http_answers import header_value, retry_after_seconds
+from carriers.adapters.http_answers import header_value, request_never_sent, retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -149,17 +149,6 @@ _STATUSES: dict[str, tuple[State, Reason]] = {
 DEFAULT_STATUS_MAP = {fold(code): value for code, value in _STATUSES.items()}
 
 
-def _sent_before_failing(exc: requests.RequestException) -> bool:
-    """Whether the request had reached the carrier when it failed (a timeout while reading, a
-    connection dropped mid-answer) rather than failing to connect at all."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return False
-    if isinstance(exc, requests.ReadTimeout):
-        return True
-    text = repr(exc)
-    return not any(word in text for word in ("NewConnectionError", "Connection refused", "NameResolution"))
-
-
 def _parse_time(value: str, offset_hours) -> datetime | None:
     try:
         naive = datetime.strptime(value or "", "%Y-%m-%d %H:%M:%S")
@@ -223,7 +212,7 @@ class SpeedafAdapter:
                 self.base_url + path, params=params, json={"data": data}, timeout=self.timeout
             )
         except requests.RequestException as exc:
-            sent = _sent_before_failing(exc)
+            sent = not request_never_sent(exc)
             logger.warning("speedaf %s: %s (sent=%s)", path, type(exc).__name__, sent)
             if creating and sent:
                 raise CarrierError(ErrorKind.UNKNOWN, "timeout", "no answer to a create") from None

@@ -60,7 +60,6 @@ from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 import requests
-import urllib3.exceptions
 
 from carriers.adapters import (
     CarrierError,
@@ -74,7 +73,7 @@ from carriers.adapters import (
     fold,
     register,
 )
-from carriers.adapters.http_answers import header_value
+from carriers.adapters.http_answers import header_value, request_never_sent
 
 logger = logging.getLogger(__name__)
 
@@ -186,14 +185,6 @@ def _retry_after(headers) -> float | None:
     return None
 
 
-def _never_sent(exc: requests.RequestException) -> bool:
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    cause = exc.args[0] if exc.args else None
-    reason = getattr(cause, "reason", cause)
-    return isinstance(reason, urllib3.exceptions.NewConnectionError)
-
-
 def _local_phone(phone: str) -> str:
     """+213555123456 → 0555123456 (Yalidine wants national numbers starting with 0)."""
     phone = (phone or "").strip()
@@ -275,7 +266,7 @@ class YalidineAdapter:
         try:
             response = self._session.request(method, f"{self.base_url}{path}", timeout=self.timeout, **kwargs)
         except requests.RequestException as exc:
-            if _never_sent(exc) or not create:
+            if request_never_sent(exc) or not create:
                 logger.warning("yalidine %s %s: %s", method, what, type(exc).__name__)
                 raise CarrierError(ErrorKind.RETRYABLE, "network", type(exc).__name__) from None
             logger.warning("yalidine create: no answer (%s)", type(exc).__name__)
