@@ -322,3 +322,148 @@ class CityCorrection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.typed} → {self.city}"
+
+
+# --- the sandbox carrier ---------------------------------------------------------------------------
+class SandboxWalkSettings(models.Model):
+    """How the sandbox carrier walks an account's parcels: how fast, and how many go wrong.
+
+    Shares are percentages of the parcels planned after the change (a parcel's life is drawn when
+    it is first picked up)."""
+
+    account = models.OneToOneField(
+        CarrierAccount,
+        on_delete=models.CASCADE,
+        related_name="sandbox_walk_settings",
+        verbose_name=_("carrier account"),
+    )
+    minutes_between_steps = models.PositiveIntegerField(
+        _("minutes between steps"),
+        default=1,
+        help_text=_("How long a parcel stays at each step of its life (the demo's default: 1)"),
+    )
+    transit_hops = models.PositiveIntegerField(
+        _("transit hops"), default=2, help_text=_("Hubs a parcel passes through between pick-up and delivery")
+    )
+    failed_attempt_share = models.PositiveIntegerField(
+        _("failed first attempts (%)"),
+        default=20,
+        help_text=_("Parcels whose first delivery attempt fails: customer unreachable or postponed"),
+    )
+    refused_share = models.PositiveIntegerField(
+        _("refused at the door (%)"), default=8, help_text=_("Parcels the customer refuses: sent back")
+    )
+    returned_after_failures_share = models.PositiveIntegerField(
+        _("returned after failed attempts (%)"),
+        default=30,
+        help_text=_("Of the parcels whose first attempt fails, those never delivered and sent back"),
+    )
+    lost_share = models.PositiveIntegerField(_("lost (%)"), default=1, help_text=_("Parcels lost in transit"))
+    max_attempts = models.PositiveIntegerField(
+        _("delivery attempts"), default=3, help_text=_("Attempts before a parcel is sent back")
+    )
+
+    class Meta:
+        verbose_name = _("sandbox walk settings")
+        verbose_name_plural = _("sandbox walk settings")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(failed_attempt_share__lte=100)
+                & models.Q(refused_share__lte=100)
+                & models.Q(returned_after_failures_share__lte=100)
+                & models.Q(lost_share__lte=100),
+                name="sandbox_walk_shares_are_percentages",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    lost_share__lte=100 - models.F("refused_share") - models.F("failed_attempt_share")
+                ),
+                name="sandbox_walk_shares_at_most_all",
+                violation_error_message=_(
+                    "Lost, refused and failed first attempts together cannot exceed 100 % of the parcels."
+                ),
+            ),
+            models.CheckConstraint(condition=models.Q(max_attempts__gte=1), name="sandbox_walk_one_attempt"),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.account)
+
+
+class SandboxParcel(models.Model):
+    """A parcel at the sandbox carrier: what a real carrier keeps on its side, kept in Livra's
+    database so that the web, the worker and beat (separate processes) see the same parcels."""
+
+    account = models.ForeignKey(
+        CarrierAccount,
+        on_delete=models.CASCADE,
+        related_name="sandbox_parcels",
+        verbose_name=_("carrier account"),
+    )
+    tracking_number = models.CharField(_("tracking number"), max_length=30, unique=True)
+    reference = models.CharField(_("our reference"), max_length=100)
+    request = models.JSONField(_("parcel request"), default=dict)
+    cancelled = models.BooleanField(_("cancelled"), default=False)
+    # The raw codes still to come (drawn from the walk's rates when first walked); null: not drawn.
+    plan = models.JSONField(_("rest of its life"), null=True, blank=True)
+    next_step_at = models.DateTimeField(
+        _("next step at"), null=True, blank=True, help_text=_("Empty: its walk is over")
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("sandbox parcel")
+        verbose_name_plural = _("sandbox parcels")
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "reference"], name="sandbox_parcel_unique_reference")
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_step_at"],
+                condition=models.Q(next_step_at__isnull=False),
+                name="sandbox_parcel_due",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.tracking_number
+
+
+class SandboxParcelEvent(models.Model):
+    """What the sandbox carrier reported about a parcel, and whether Livra's webhook has it yet."""
+
+    parcel = models.ForeignKey(
+        SandboxParcel, on_delete=models.CASCADE, related_name="events", verbose_name=_("sandbox parcel")
+    )
+    sequence = models.PositiveIntegerField(_("sequence"))
+    raw_code = models.CharField(_("raw status"), max_length=50)
+    raw_text = models.CharField(_("raw text"), max_length=200, blank=True)
+    location = models.CharField(_("location"), max_length=200, blank=True)
+    occurred_at = models.DateTimeField(_("occurred at"))
+    # Null until Livra's carrier webhook answered 2xx: the walk posts it again until then.
+    posted_at = models.DateTimeField(_("posted at"), null=True, blank=True)
+    post_attempts = models.PositiveIntegerField(_("post attempts"), default=0)
+    post_error = models.CharField(_("last post error"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("sandbox parcel event")
+        verbose_name_plural = _("sandbox parcel events")
+        ordering = ["parcel", "sequence"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["parcel", "sequence"], name="sandbox_parcel_event_unique_sequence"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["parcel"], condition=models.Q(posted_at__isnull=True), name="sandbox_event_unposted"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.parcel_id} #{self.sequence}"
+
+    @property
+    def event_id(self) -> str:
+        return f"{self.parcel.tracking_number}-{self.sequence}"

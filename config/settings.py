@@ -226,6 +226,9 @@ if not DEBUG:
 # --- Livra ------------------------------------------------------------------------------------
 # The public base URL providers call back (delivery receipts, inbound messages).
 LIVRA_PUBLIC_URL = os.environ.get("LIVRA_PUBLIC_URL", "http://127.0.0.1:8000")
+# Where the sandbox carrier's walk posts its parcels' events (Livra's own carrier webhook):
+# this web server, unless set (e.g. to reach it on an internal address).
+LIVRA_SANDBOX_CARRIER_WEBHOOK_BASE = os.environ.get("LIVRA_SANDBOX_CARRIER_WEBHOOK_BASE") or LIVRA_PUBLIC_URL
 # The team channel rules' alerts are posted to: a Slack (or Mattermost, Google Chat) incoming
 # webhook URL, which is a secret. Unset: alerts stay on the orders' timelines and in admin only.
 TEAM_CHANNEL_WEBHOOK_URL = os.environ.get("TEAM_CHANNEL_WEBHOOK_URL", "")

@@ -1,20 +1,29 @@
-"""The sandbox carrier: the whole adapter interface, in memory, without network.
+"""The sandbox carrier: the whole adapter interface, without network.
 
-For the demo and tests. Parcels live in this process (``SandboxCarrier.parcels``, keyed by
-tracking number ``SBX…``); ``record_event`` adds what a carrier would report, which ``track``
-then returns. Its webhook is signed like a real carrier's: hex HMAC-SHA256 of the body with the
-account's webhook secret, in the header ``X-Sandbox-Carrier-Signature``. The walker that moves
-parcels through a realistic life over time is not here (issue 11, point 4, later).
+For the demo and tests. Its parcels are kept in Livra's own database (``SandboxParcel``, tracking
+numbers ``SBX…``, and ``SandboxParcelEvent``), so that the web, the worker and beat, separate
+processes, see the same ones; the adapter does that database I/O where a real one calls its
+carrier (so, like those calls, keep it out of callers' transactions). ``record_event`` adds what
+the carrier reports next, which ``track`` then returns; ``carriers.services.sandbox_walk`` walks
+parcels through their life and posts those events to Livra's carrier webhook, signed like a real
+carrier's: hex HMAC-SHA256 of the body with the account's webhook secret, in the header
+``X-Sandbox-Carrier-Signature``.
+
+The sandbox needs to know whose parcels it keeps: ``carrier_account_adapter`` hands it the
+account (``binds_account``). One built without an account (tests) can still track, cancel,
+label and record events by tracking number, but not create or find parcels.
 """
 
 import hashlib
 import hmac
-import itertools
 import json
-from datetime import datetime
+import secrets
+from dataclasses import asdict
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import ClassVar
 
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -30,6 +39,7 @@ from carriers.adapters import (
     fold,
     register,
 )
+from carriers.models import CarrierAccount, SandboxParcel, SandboxParcelEvent, SandboxWalkSettings
 
 SIGNATURE_HEADER = "X-Sandbox-Carrier-Signature"
 
@@ -104,20 +114,23 @@ class SandboxCarrier:
     requests_per_second: ClassVar[float] = 100.0
     supports_webhooks: ClassVar[bool] = True
     credential_names: ClassVar[tuple[str, ...]] = ()
+    binds_account: ClassVar[bool] = True  # carrier_account_adapter passes ``account``
     default_status_map: ClassVar[dict[str, tuple[State, Reason]]] = {
         fold(raw): value for raw, value in RAW_STATUSES.items()
     }
     fee: ClassVar[Decimal] = Decimal("25.00")
 
-    # tracking number → {"reference", "parcel", "cancelled", "updates": [TrackingUpdate]}
-    parcels: ClassVar[dict[str, dict]] = {}
-    _numbers = itertools.count(1)
-
     def __init__(
-        self, credentials: dict | None = None, base_url=None, webhook_secret: str = "", timeout=10.0
+        self,
+        credentials: dict | None = None,
+        base_url=None,
+        webhook_secret: str = "",
+        timeout=10.0,
+        account: CarrierAccount | None = None,
     ):
         self.credentials = credentials or {}
         self.webhook_secret = webhook_secret
+        self.account = account
 
     # --- parcels ---------------------------------------------------------------------------
     def create_parcel(self, parcel: ParcelRequest) -> ParcelCreated:
@@ -126,38 +139,48 @@ class SandboxCarrier:
         existing = self.find_parcel(parcel.reference)
         if existing is not None:
             return existing  # our reference is unique: a repeated create answers the same parcel
-        tracking_number = f"SBX{next(self._numbers):010d}"
-        self.parcels[tracking_number] = {
-            "reference": parcel.reference,
-            "parcel": parcel,
-            "cancelled": False,
-            "updates": [],
-        }
-        self.record_event(tracking_number, "CREATED", "Parcel registered")
-        return self._created(tracking_number)
+        try:
+            with transaction.atomic():
+                entry = SandboxParcel.objects.create(
+                    account=self._account(),
+                    tracking_number=f"SBX{secrets.randbelow(10**10):010d}",
+                    reference=parcel.reference,
+                    request=parcel_request_json(parcel),
+                    next_step_at=timezone.now() + sandbox_step(self._account()),
+                )
+                self._record(entry, "CREATED", "Parcel registered")
+        except IntegrityError:
+            existing = self.find_parcel(parcel.reference)  # created meanwhile by another call
+            if existing is None:
+                raise
+            return existing
+        return self._created(entry)
 
     def find_parcel(self, reference: str) -> ParcelCreated | None:
-        for tracking_number, entry in self.parcels.items():
-            if entry["reference"] == reference:
-                return self._created(tracking_number)
-        return None
+        entry = SandboxParcel.objects.filter(account=self._account(), reference=reference).first()
+        return self._created(entry) if entry is not None else None
 
     def cancel_parcel(self, tracking_number: str) -> None:
-        entry = self._entry(tracking_number)
-        codes = {update.raw_code for update in entry["updates"]}
-        if codes - {"CREATED", "CANCELLED"}:
-            raise CarrierError(
-                ErrorKind.PERMANENT, "picked_up", "the parcel has left: it cannot be cancelled"
-            )
-        if not entry["cancelled"]:
-            entry["cancelled"] = True
-            self.record_event(tracking_number, "CANCELLED", "Cancelled by the sender")
+        with transaction.atomic():
+            entry = self._entry(tracking_number, lock=True)
+            codes = set(entry.events.values_list("raw_code", flat=True))
+            if codes - {"CREATED", "CANCELLED"}:
+                raise CarrierError(
+                    ErrorKind.PERMANENT, "picked_up", "the parcel has left: it cannot be cancelled"
+                )
+            if not entry.cancelled:
+                entry.cancelled, entry.next_step_at = True, None
+                entry.save(update_fields=["cancelled", "next_step_at"])
+                self._record(entry, "CANCELLED", "Cancelled by the sender")
 
     def label_pdf(self, tracking_numbers: list[str]) -> bytes:
         lines = ["Livra sandbox carrier"]
         for tracking_number in tracking_numbers:
-            parcel = self._entry(tracking_number)["parcel"]
-            lines += [tracking_number, f"{parcel.reference} COD {parcel.cod_amount} {parcel.currency}"]
+            request = self._entry(tracking_number).request
+            lines += [
+                tracking_number,
+                f"{request.get('reference')} COD {request.get('cod_amount')} {request.get('currency')}",
+            ]
         return minimal_pdf(lines)
 
     # --- tracking --------------------------------------------------------------------------
@@ -169,26 +192,19 @@ class SandboxCarrier:
         occurred_at: datetime | None = None,
         location: str = "",
     ) -> TrackingUpdate:
-        """What the sandbox carrier reports next about a parcel (the walker and tests call it)."""
-        entry = self._entry(tracking_number)
-        update = TrackingUpdate(
-            tracking_number=tracking_number,
-            raw_code=raw_code,
-            raw_text=raw_text,
-            occurred_at=occurred_at or timezone.now(),
-            location=location,
-            event_id=f"{tracking_number}-{len(entry['updates']) + 1}",
-        )
-        entry["updates"].append(update)
-        return update
+        """What the sandbox carrier reports next about a parcel (the walk and tests call it)."""
+        with transaction.atomic():
+            entry = self._entry(tracking_number, lock=True)  # one sequence number at a time
+            return update_of(self._record(entry, raw_code, raw_text, occurred_at, location), entry)
 
     def track(self, tracking_numbers: list[str]) -> list[TrackingUpdate]:
-        return [
-            update
-            for tracking_number in tracking_numbers
-            if tracking_number in self.parcels
-            for update in self.parcels[tracking_number]["updates"]
-        ]
+        events = SandboxParcelEvent.objects.filter(
+            parcel__tracking_number__in=tracking_numbers
+        ).select_related("parcel")
+        by_number: dict[str, list[TrackingUpdate]] = {}
+        for event in events.order_by("parcel_id", "sequence"):
+            by_number.setdefault(event.parcel.tracking_number, []).append(update_of(event, event.parcel))
+        return [update for number in tracking_numbers for update in by_number.get(number, [])]
 
     def webhook_body(self, updates: list[TrackingUpdate]) -> bytes:
         """The body the sandbox posts to Livra's carrier webhook for ``updates``."""
@@ -233,16 +249,63 @@ class SandboxCarrier:
         return [City(carrier_city_id=id_, name=name, zone=zone) for id_, name, zone in CITIES]
 
     # --- helpers ---------------------------------------------------------------------------
-    def _entry(self, tracking_number: str) -> dict:
-        try:
-            return self.parcels[tracking_number]
-        except KeyError:
-            raise CarrierError(ErrorKind.PERMANENT, "not_found", f"no parcel {tracking_number}") from None
+    def _account(self) -> CarrierAccount:
+        if self.account is None:
+            raise CarrierError(ErrorKind.PERMANENT, "account", "a sandbox carrier built without its account")
+        return self.account
 
-    def _created(self, tracking_number: str) -> ParcelCreated:
+    def _entry(self, tracking_number: str, *, lock: bool = False) -> SandboxParcel:
+        parcels = SandboxParcel.objects.select_for_update() if lock else SandboxParcel.objects
+        entry = parcels.filter(tracking_number=tracking_number).first()
+        if entry is None:
+            raise CarrierError(ErrorKind.PERMANENT, "not_found", f"no parcel {tracking_number}")
+        return entry
+
+    def _record(
+        self,
+        entry: SandboxParcel,
+        raw_code: str,
+        raw_text: str = "",
+        occurred_at: datetime | None = None,
+        location: str = "",
+    ) -> SandboxParcelEvent:
+        last = entry.events.order_by("-sequence").values_list("sequence", flat=True).first() or 0
+        return SandboxParcelEvent.objects.create(
+            parcel=entry,
+            sequence=last + 1,
+            raw_code=raw_code,
+            raw_text=raw_text[:200],
+            location=location[:200],
+            occurred_at=occurred_at or timezone.now(),
+        )
+
+    def _created(self, entry: SandboxParcel) -> ParcelCreated:
         return ParcelCreated(
-            tracking_number=tracking_number,
+            tracking_number=entry.tracking_number,
             label_url="",
             fee=self.fee,
-            carrier_reference=self.parcels[tracking_number]["reference"],
+            carrier_reference=entry.reference,
         )
+
+
+def update_of(event: SandboxParcelEvent, parcel: SandboxParcel) -> TrackingUpdate:
+    """A recorded sandbox event as the carrier reports it."""
+    return TrackingUpdate(
+        tracking_number=parcel.tracking_number,
+        raw_code=event.raw_code,
+        raw_text=event.raw_text,
+        occurred_at=event.occurred_at,
+        location=event.location,
+        event_id=f"{parcel.tracking_number}-{event.sequence}",
+    )
+
+
+def parcel_request_json(parcel: ParcelRequest) -> dict:
+    """The request as the sandbox keeps it (amounts as strings: JSON has no decimals)."""
+    return json.loads(json.dumps(asdict(parcel), default=str))
+
+
+def sandbox_step(account: CarrierAccount) -> timedelta:
+    """How long a parcel of ``account`` stays at each step (its walk settings, else the defaults)."""
+    settings = SandboxWalkSettings.objects.filter(account=account).first() or SandboxWalkSettings()
+    return timedelta(minutes=settings.minutes_between_steps)

@@ -15,6 +15,7 @@ from carriers.services.parcels import (
     shipments_label_pdf,
     shipments_track,
 )
+from carriers.services.sandbox_walk import sandbox_parcels_walk, sandbox_walk_settings_for
 from carriers.services.shipments import shipment_record
 from carriers.services.tracking import tracking_event_apply, tracking_updates_record
 
@@ -27,6 +28,8 @@ __all__ = [
     "city_correction_set",
     "city_key",
     "parcel_request_for",
+    "sandbox_parcels_walk",
+    "sandbox_walk_settings_for",
     "shipment_cancel",
     "shipment_create",
     "shipment_reconcile",

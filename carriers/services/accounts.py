@@ -29,8 +29,12 @@ def carrier_account_adapter(account: CarrierAccount):
     """The account's adapter, built with its credentials read from the environment now."""
     cls = adapter_class(account.carrier)
     credentials = credentials_from_env(account.env_prefix, cls.credential_names)
+    # A real carrier knows the account by its credentials; the sandbox, which keeps parcels in
+    # Livra's own database, is told which account they belong to.
+    bound = {"account": account} if getattr(cls, "binds_account", False) else {}
     return cls(
         credentials,
         base_url=os.environ.get(f"{account.env_prefix}_BASE_URL") or None,
         webhook_secret=os.environ.get(account.webhook_secret_variable, ""),
+        **bound,
     )

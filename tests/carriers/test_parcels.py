@@ -22,11 +22,6 @@ from tests.factories import CarrierAccountFactory, order_in_status
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def empty_sandbox():
-    SandboxCarrier.parcels.clear()
-
-
 @pytest.fixture
 def account():
     return CarrierAccountFactory()

@@ -1,4 +1,4 @@
-"""The sandbox carrier: the adapter interface without network."""
+"""The sandbox carrier: the adapter interface without network, its parcels in the database."""
 
 import io
 from decimal import Decimal
@@ -8,6 +8,11 @@ from pypdf import PdfReader
 
 from carriers.adapters import CarrierError, ErrorKind, ParcelRequest, adapter_class
 from carriers.adapters.sandbox import SIGNATURE_HEADER, SandboxCarrier, sign
+from carriers.models import SandboxParcel
+from carriers.services import carrier_account_adapter
+from tests.factories import CarrierAccountFactory
+
+pytestmark = pytest.mark.django_db
 
 
 def parcel(reference="#1042", **fields) -> ParcelRequest:
@@ -24,9 +29,13 @@ def parcel(reference="#1042", **fields) -> ParcelRequest:
 
 
 @pytest.fixture
-def carrier():
-    SandboxCarrier.parcels.clear()
-    return SandboxCarrier({}, webhook_secret="s3cret")
+def account():
+    return CarrierAccountFactory()
+
+
+@pytest.fixture
+def carrier(account):
+    return SandboxCarrier({}, webhook_secret="s3cret", account=account)
 
 
 def test_the_sandbox_is_registered_by_name():
@@ -109,6 +118,37 @@ def test_a_webhook_with_a_wrong_or_missing_signature_is_refused(carrier):
 
     assert not carrier.verify_webhook({SIGNATURE_HEADER: sign("other", body)}, body)
     assert not carrier.verify_webhook({}, body)
+
+
+def test_parcels_are_kept_in_the_database_where_another_process_finds_them(carrier, account):
+    created = carrier.create_parcel(parcel())
+    carrier.record_event(created.tracking_number, "PICKED_UP")
+
+    stored = SandboxParcel.objects.get(tracking_number=created.tracking_number)
+    elsewhere = SandboxCarrier({}, account=account)  # as the worker or beat would build it
+    assert (stored.account, stored.reference, stored.request["cod_amount"]) == (account, "#1042", "249.00")
+    assert elsewhere.find_parcel("#1042") == created
+    assert [update.raw_code for update in elsewhere.track([created.tracking_number])] == [
+        "CREATED",
+        "PICKED_UP",
+    ]
+
+
+def test_the_same_reference_at_two_accounts_is_two_parcels(carrier):
+    other = SandboxCarrier({}, account=CarrierAccountFactory())
+
+    assert other.create_parcel(parcel()).tracking_number != carrier.create_parcel(parcel()).tracking_number
+
+
+def test_the_account_adapter_is_bound_to_its_account(account):
+    assert carrier_account_adapter(account).account == account
+
+
+def test_a_sandbox_without_its_account_cannot_create_parcels():
+    with pytest.raises(CarrierError) as error:
+        SandboxCarrier().create_parcel(parcel())
+
+    assert error.value.kind == ErrorKind.PERMANENT
 
 
 def test_the_sandbox_lists_its_cities(carrier):
