@@ -22,6 +22,7 @@ from carriers.models import (
     CarrierAccount,
     CarrierCity,
     CityCorrection,
+    SandboxWalkSettings,
     Shipment,
     StatusMapping,
     TrackingEvent,
@@ -78,6 +79,25 @@ class CarrierAccountForm(forms.ModelForm):
         return prefix
 
 
+class SandboxWalkSettingsInline(StoreScopedInline, admin.StackedInline):
+    """How fast the sandbox carrier walks the account's parcels and how many go wrong."""
+
+    model = SandboxWalkSettings
+    fields = [
+        "minutes_between_steps",
+        "transit_hops",
+        "failed_attempt_share",
+        "refused_share",
+        "returned_after_failures_share",
+        "lost_share",
+        "max_attempts",
+    ]
+    extra = 1
+    max_num = 1
+    min_num = 0
+    can_delete = False
+
+
 @admin.register(CarrierAccount)
 class CarrierAccountAdmin(StoreScopedAdmin, admin.ModelAdmin):
     form = CarrierAccountForm
@@ -86,6 +106,11 @@ class CarrierAccountAdmin(StoreScopedAdmin, admin.ModelAdmin):
     list_select_related = ["store"]
     search_fields = ["name", "store__name", "carrier"]
     readonly_fields = ["environment"]
+    inlines = [SandboxWalkSettingsInline]
+
+    def get_inlines(self, request, obj):
+        # The walk's rates belong to sandbox accounts only (saved first: the carrier is chosen then).
+        return self.inlines if obj is not None and obj.carrier == "sandbox" else []
 
     @admin.display(description=_("environment variables"))
     def environment(self, account):

@@ -380,7 +380,7 @@ class SandboxWalkSettings(models.Model):
                 ),
                 name="sandbox_walk_shares_at_most_all",
                 violation_error_message=_(
-                    "Lost, refused and failed first attempts together cannot exceed 100 % of the parcels."
+                    "The shares of lost, refused and failed first attempts cannot add up to more than 100."
                 ),
             ),
             models.CheckConstraint(condition=models.Q(max_attempts__gte=1), name="sandbox_walk_one_attempt"),

@@ -236,7 +236,7 @@ class Migration(migrations.Migration):
                     )
                 ),
                 name="sandbox_walk_shares_at_most_all",
-                violation_error_message="Lost, refused and failed first attempts together cannot exceed 100 % of the parcels.",
+                violation_error_message="The shares of lost, refused and failed first attempts cannot add up to more than 100.",
             ),
         ),
         migrations.AddConstraint(
