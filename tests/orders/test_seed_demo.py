@@ -157,7 +157,8 @@ def test_a_confirmation_request_goes_out_seconds_after_the_order_and_the_answer_
 
 def test_every_message_of_the_past_went_through_the_sandbox_and_reached_the_customer(seeded):
     live = Order.objects.order_by("-placed_at").first()
-    past = Message.objects.exclude(order=live)
+    # The live order's and those of the orders sent to the sandbox carrier now wait for the worker.
+    past = Message.objects.exclude(order=live).exclude(order__shipments__account__isnull=False)
     assert past.count() > 150
     assert set(past.values_list("provider", flat=True)) == {"sandbox"}
     assert set(past.values_list("status", flat=True)) <= {"sent", "delivered", "read"}

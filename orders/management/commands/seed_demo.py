@@ -5,7 +5,9 @@ over the last fortnight through Livra's own services on a simulated clock
 (``orders.demo_history``): each order arrives through ``order_create``, the store's rules ask,
 tell, remind and queue, the sandbox sends, delivers and reads, customers answer, carriers move
 parcels, each at its own moment. The newest order is live: its confirmation request waits for
-the Celery worker, which sends it through the sandbox when the demo starts.
+the Celery worker, which sends it through the sandbox when the demo starts. Then the confirmed
+and processing COD orders (all but the newest of each) are sent to the sandbox carrier and
+marked shipped: its walk moves those parcels while the demo runs (``carriers.demo``).
 
 Deterministic (seeded random, times relative to now). Idempotent: if the demo store exists it
 does nothing. Also creates the superuser ``admin`` unless it exists, with the password from
@@ -23,10 +25,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from carriers.demo import demo_parcels_dispatch, demo_sandbox_account
 from messaging.services.routing import channel_providers_choose_sandbox
 from orders.demo import ADMIN_PASSWORD_ENV, ADMIN_USERNAME, STORE_NAME, STORE_SLUG, DemoPlanner, S
 from orders.demo_history import DemoHistoryError, demo_history_play
-from orders.models import Store
+from orders.models import Order, Store
 
 # What the fortnight of history would log, a line per order, rule, message and receipt: below
 # -v 2 the summary says enough.
@@ -56,6 +59,7 @@ class Command(BaseCommand):
         existing = Store.objects.filter(slug=STORE_SLUG).first()
         if existing is not None:
             channel_providers_choose_sandbox(existing)  # a demo store from before providers were chosen
+            demo_sandbox_account(existing)  # or from before the sandbox carrier
             self.stdout.write(
                 f'Demo store "{existing.name}" already exists ({existing.orders.count()} orders): '
                 "nothing seeded."
@@ -84,16 +88,26 @@ class Command(BaseCommand):
                 )
             except DemoHistoryError as exc:
                 raise CommandError(str(exc)) from exc
-            statuses = Counter(order.status for order in orders)
             for order, plan in zip(orders, plans, strict=True):
                 if order.status != plan.target:
                     raise CommandError(f"demo order {order.number} ended {order.status}, not {plan.target}")
+        # Parcels are created as at a real carrier: after the store is committed, outside any
+        # transaction of ours.
+        with ExitStack() as stack:
+            for name in (*QUIET_LOGGERS, "carriers"):
+                stack.enter_context(logger_level(name, quiet))
+            parcels = demo_parcels_dispatch(orders[0].store)
+        statuses = Counter(Order.objects.filter(store=orders[0].store).values_list("status", flat=True))
         summary = ", ".join(f"{status} {statuses[status]}" for status in S.values if statuses[status])
         self.stdout.write(
             self.style.SUCCESS(
                 f'Seeded demo store "{STORE_NAME}": {len(customers)} customers, {len(plans)} orders '
                 f"({summary}), with a fortnight of history."
             )
+        )
+        self.stdout.write(
+            f"{len(parcels)} confirmed orders were sent to the sandbox carrier: its walk (celery-beat) "
+            "moves their parcels while the demo runs, and the orders follow."
         )
         live = [order.number for order, plan in zip(orders, plans, strict=True) if plan.live]
         self.stdout.write(
