@@ -27,8 +27,10 @@ from automations.services.engine import (
     status_entry_rules,
     timers_for_status_entry,
     timers_restart_shipment_stale,
+    timers_restart_shipment_stale_for,
 )
 from automations.services.queue import queue_entry_close_settled
+from carriers.signals import parcel_news
 from config.celery import task_publish
 from messaging.signals import customer_replied, notification_exhausted
 from orders.models import Order, OrderEvent, Store
@@ -72,6 +74,11 @@ def on_status_entered(sender, order, event, **kwargs):
 @receiver(shipment_reported, dispatch_uid="automations.on_shipment_reported")
 def on_shipment_reported(sender, order, **kwargs):
     timers_restart_shipment_stale(order)  # carrier news, even without a status change
+
+
+@receiver(parcel_news, dispatch_uid="automations.on_parcel_news")
+def on_parcel_news(sender, order_ids, **kwargs):
+    timers_restart_shipment_stale_for(order_ids)  # tracking events, pushed or polled
 
 
 @receiver(customer_replied, dispatch_uid="automations.on_customer_reply")

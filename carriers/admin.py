@@ -5,6 +5,7 @@ import json
 import re
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, F, Max, Min
@@ -17,7 +18,7 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from carriers.adapters import adapter_names, fold
+from carriers.adapters import adapter_class, adapter_names, fold, webhook_path
 from carriers.models import (
     CarrierAccount,
     CarrierCity,
@@ -105,12 +106,37 @@ class CarrierAccountAdmin(StoreScopedAdmin, admin.ModelAdmin):
     list_filter = ["carrier", "enabled", "store"]
     list_select_related = ["store"]
     search_fields = ["name", "store__name", "carrier"]
-    readonly_fields = ["environment"]
+    readonly_fields = [
+        "environment",
+        "webhook_url",
+        "poll_paused_until",
+        "poll_failures",
+        "poll_error",
+        "poll_refilled_at",
+    ]
     inlines = [SandboxWalkSettingsInline]
 
     def get_inlines(self, request, obj):
         # The walk's rates belong to sandbox accounts only (saved first: the carrier is chosen then).
         return self.inlines if obj is not None and obj.carrier == "sandbox" else []
+
+    @admin.display(description=_("webhook URL"))
+    def webhook_url(self, account):
+        """Where the carrier's panel should push (the secret, when the URL carries it, is not shown)."""
+        if account is None or not account.pk:
+            return "-"
+        try:
+            cls = adapter_class(account.carrier)
+        except Exception:  # an adapter no longer registered
+            return "-"
+        if not cls.supports_webhooks:
+            return gettext("This carrier has no webhooks: its parcels are polled.")
+        path = reverse("carriers:carrier-webhook", args=[webhook_path(cls), account.pk])
+        url = settings.LIVRA_PUBLIC_URL.rstrip("/") + path
+        token_param = getattr(cls, "webhook_token_in_query", "")
+        if token_param:
+            url += f"?{token_param}=<{account.webhook_secret_variable}>"
+        return format_html('<code dir="ltr">{}</code>', url)
 
     @admin.display(description=_("environment variables"))
     def environment(self, account):
@@ -202,7 +228,18 @@ class ShipmentAdmin(StoreScopedAdmin, admin.ModelAdmin):
             },
         ),
         (_("Money"), {"fields": ["fee", "cod_amount", "cod_collected_amount", "cod_collected_at"]}),
-        (_("News"), {"fields": ["last_event_at", "last_polled_at", "last_webhook_at"]}),
+        (
+            _("News"),
+            {
+                "fields": [
+                    "last_event_at",
+                    "last_polled_at",
+                    "last_webhook_at",
+                    "next_poll_at",
+                    "poll_retired_at",
+                ]
+            },
+        ),
         (_("Label"), {"fields": ["label_url", "source_shown", "external_id", "created_at", "updated_at"]}),
     ]
 

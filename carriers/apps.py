@@ -12,8 +12,12 @@ class CarriersConfig(AppConfig):
     def ready(self) -> None:
         from carriers import receivers  # noqa: F401 - connects the signal receivers
         from carriers.adapters import load_adapters
+        from carriers.services.webhooks import CARRIER_PLATFORM, carrier_delivery_apply
+        from orders.services.ingest import inbox_applier_register
 
         load_adapters()  # each carrier module registers itself by name
+        # Carriers' pushes are kept and drained by the store inbox (carriers.services.webhooks).
+        inbox_applier_register(CARRIER_PLATFORM, carrier_delivery_apply)
         post_migrate.connect(
             status_mappings_sync_all, sender=self, dispatch_uid="carriers.status_mappings_sync"
         )

@@ -65,6 +65,18 @@ class CarrierAccount(models.Model):
     )
     enabled = models.BooleanField(_("enabled"), default=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    # Polling within the carrier's rate limit (carriers.services.polling): a token bucket of
+    # requests, refilled at the adapter's pace, and a pause after a 429 or an outage that grows.
+    poll_tokens = models.FloatField(_("poll requests available"), null=True, blank=True, editable=False)
+    poll_refilled_at = models.DateTimeField(_("poll budget refilled at"), null=True, blank=True)
+    poll_paused_until = models.DateTimeField(
+        _("polling paused until"),
+        null=True,
+        blank=True,
+        help_text=_("Set after the carrier refused or failed a poll; empty: polling runs"),
+    )
+    poll_failures = models.PositiveIntegerField(_("poll failures in a row"), default=0)
+    poll_error = models.CharField(_("last poll error"), max_length=300, blank=True)
 
     class Meta:
         verbose_name = _("carrier account")
@@ -130,6 +142,15 @@ class Shipment(models.Model):
     last_event_at = models.DateTimeField(_("last event at"), null=True, blank=True)
     last_polled_at = models.DateTimeField(_("last polled at"), null=True, blank=True)
     last_webhook_at = models.DateTimeField(_("last webhook at"), null=True, blank=True)
+    # When the poll sweep asks the carrier about this parcel next; empty once it is settled
+    # (delivered, returned, cancelled, lost) or retired for want of news.
+    next_poll_at = models.DateTimeField(_("next poll at"), null=True, blank=True)
+    poll_retired_at = models.DateTimeField(
+        _("polling retired at"),
+        null=True,
+        blank=True,
+        help_text=_("No carrier news for too long: no longer polled"),
+    )
     source = models.CharField(_("source"), max_length=20, help_text=_("store or carrier"))
     external_id = models.CharField(
         _("external id"), max_length=100, blank=True, help_text=_("e.g. the Shopify fulfillment id")
@@ -148,7 +169,16 @@ class Shipment(models.Model):
                 name="shipment_unique_tracking_per_order",
             )
         ]
-        indexes = [models.Index(fields=["account", "tracking_number"], name="shipment_account_tracking")]
+        indexes = [
+            models.Index(fields=["account", "tracking_number"], name="shipment_account_tracking"),
+            # The poll sweep reads the due parcels of one account, oldest due first: a few index
+            # pages, however many shipments are settled.
+            models.Index(
+                fields=["account", "next_poll_at"],
+                condition=models.Q(next_poll_at__isnull=False),
+                name="shipment_poll_due",
+            ),
+        ]
 
     def __str__(self) -> str:
         carrier = self.carrier or gettext("carrier?")

@@ -14,6 +14,8 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     # Provider webhooks (/webhooks/messaging/...) and the demo's sandbox phone (/sandbox/phone/).
     path("", include("messaging.urls")),
+    # Carriers' webhooks (/webhooks/carriers/<carrier>/<account id>/).
+    path("", include("carriers.urls")),
     # Store platforms' webhooks (/webhooks/<platform>/<store>/).
     path("", include("orders.urls")),
     # REST API, its OpenAPI schema (/api/schema/) and Swagger UI (/api/docs/).

@@ -34,7 +34,7 @@ def store_webhook(request, platform: str, store_slug: str):
     if store is None:
         logger.warning("store webhook for an unknown store platform=%s", platform)
         return JsonResponse({"detail": "Unknown store."}, status=404)
-    body = _body_within_limit(request)
+    body = body_within_limit(request)
     if body is None:
         logger.warning("store webhook refused: body too large platform=%s store_id=%s", platform, store.pk)
         return JsonResponse({"detail": "Payload too large."}, status=413)
@@ -65,7 +65,7 @@ def store_webhook(request, platform: str, store_slug: str):
     return JsonResponse({"delivery": delivery_id, "duplicate": not created}, status=200)
 
 
-def _body_within_limit(request) -> bytes | None:
+def body_within_limit(request) -> bytes | None:
     limit = settings.LIVRA_STORE_WEBHOOK_MAX_BYTES
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)

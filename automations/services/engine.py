@@ -156,10 +156,19 @@ def timers_for_status_entry(order: Order, rules: list[Rule]) -> None:
 
 def timers_restart_shipment_stale(order: Order) -> None:
     """News about the parcel arrived: the "no carrier news" waits start again from now."""
+    timers_restart_shipment_stale_for({order.pk})
+
+
+def timers_restart_shipment_stale_for(order_ids) -> int:
+    """``timers_restart_shipment_stale`` for many orders at once (a carrier's batch of news): one
+    read and one write, however many timers. Returns how many waits started again."""
     now = timezone.now()
-    pending = Timer.objects.filter(
-        order=order, state=Timer.State.PENDING, rule__trigger=Trigger.SHIPMENT_STALE
+    pending = list(
+        Timer.objects.filter(
+            order_id__in=list(order_ids), state=Timer.State.PENDING, rule__trigger=Trigger.SHIPMENT_STALE
+        ).select_related("rule")
     )
-    for timer in pending.select_related("rule"):
+    for timer in pending:
         timer.due_at = now + timedelta(minutes=timer.rule.delay_minutes)
-        timer.save(update_fields=["due_at"])
+    Timer.objects.bulk_update(pending, ["due_at"])
+    return len(pending)

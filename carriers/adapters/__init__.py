@@ -135,6 +135,11 @@ class CarrierAdapter(Protocol):
     # raw code (folded: casefold, no accents, single spaces) → (State, Reason); shipped as the
     # defaults of the account's editable table (carriers.models.StatusMapping).
     default_status_map: ClassVar[dict[str, tuple[State, Reason]]]
+    # Optional (the poll sweep and the webhook view read them with defaults):
+    # ``track_requests_per_batch`` (1): requests one ``track`` call makes (Sendit: one per parcel);
+    # ``burst_per_second`` (none): a short-window limit that spaces a sweep's requests (Yalidine 5/s);
+    # ``webhook_path`` (the name): the URL segment; ``webhook_accepts_get`` (False);
+    # ``webhook_is_trigger`` (False): the push's proof is weak, poll the parcels it names again.
 
     def create_parcel(self, parcel: ParcelRequest) -> ParcelCreated: ...
 
@@ -196,6 +201,16 @@ def adapter_class(name: str) -> type:
         return _REGISTRY[name]
     except KeyError:
         raise ImproperlyConfigured(f"no carrier adapter called {name!r}") from None
+
+
+def webhook_path(cls) -> str:
+    """The carrier's segment in Livra's webhook URL: its name, or an alias where the carrier
+    refuses URLs naming it (``webhook_path`` on the class: Shiprocket)."""
+    return getattr(cls, "webhook_path", cls.name)
+
+
+def adapter_for_webhook_path(segment: str) -> type | None:
+    return next((cls for cls in _REGISTRY.values() if webhook_path(cls) == segment), None)
 
 
 def credentials_from_env(prefix: str, names: tuple[str, ...]) -> dict[str, str]:

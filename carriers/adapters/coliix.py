@@ -112,6 +112,10 @@ class ColiixAdapter:
     track_batch_size: ClassVar[int] = 1
     requests_per_second: ClassVar[float] = 2.0
     supports_webhooks: ClassVar[bool] = True
+    # Its pushes may come as GET, and prove only that the URL is known: re-poll what they name.
+    webhook_accepts_get: ClassVar[bool] = True
+    webhook_is_trigger: ClassVar[bool] = True
+    webhook_token_in_query: ClassVar[str] = WEBHOOK_TOKEN_PARAM
     credential_names: ClassVar[tuple[str, ...]] = ("TOKEN",)
     default_status_map: ClassVar[dict[str, tuple[State, Reason]]] = {
         fold(raw): value

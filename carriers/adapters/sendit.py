@@ -155,6 +155,7 @@ class SenditAdapter:
     track_batch_size: ClassVar[int] = 10  # one GET per parcel: 10 calls per batch
     requests_per_second: ClassVar[float] = 1000 / 3600  # 1,000 requests per hour
     supports_webhooks: ClassVar[bool] = True
+    track_requests_per_batch: ClassVar[int] = 10  # one GET per parcel
     credential_names: ClassVar[tuple[str, ...]] = ("PUBLIC_KEY", "SECRET_KEY")
     default_status_map: ClassVar[dict[str, tuple[State, Reason]]] = {
         fold(raw): value for raw, value in STATUS_MAP.items()

@@ -142,6 +142,10 @@ class ShiprocketAdapter:
     track_batch_size: ClassVar[int] = 1
     requests_per_second: ClassVar[float] = 2.0
     supports_webhooks: ClassVar[bool] = True
+    # Shiprocket refuses webhook URLs containing "shiprocket", "sr" or "kr" (reference §3).
+    webhook_path: ClassVar[str] = "in-courier"
+    # A static token, no signature: the push is a trigger, the parcel is polled again.
+    webhook_is_trigger: ClassVar[bool] = True
     credential_names: ClassVar[tuple[str, ...]] = ("EMAIL", "PASSWORD")
     default_status_map: ClassVar[dict[str, tuple[State, Reason]]] = {
         fold(code): value for code, value in _DEFAULT_STATUSES.items()

@@ -21,7 +21,7 @@ def register_sandbox_walk(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("carriers", "0003_carrier_accounts_tracking"),
+        ("carriers", "0004_polling"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 

@@ -35,6 +35,10 @@ def carrier_account_adapter(account: CarrierAccount):
     return cls(
         credentials,
         base_url=os.environ.get(f"{account.env_prefix}_BASE_URL") or None,
-        webhook_secret=os.environ.get(account.webhook_secret_variable, ""),
+        webhook_secret=carrier_account_webhook_secret(account),
         **bound,
     )
+
+
+def carrier_account_webhook_secret(account: CarrierAccount) -> str:
+    return os.environ.get(account.webhook_secret_variable, "")

@@ -40,6 +40,23 @@ def status_mapping_for(carrier: str, account: CarrierAccount | None, raw_code: s
     return min(rows, key=lambda row: row.account_id is None, default=None)
 
 
+def status_mappings_for(
+    carrier: str, account: CarrierAccount | None, raw_codes: set[str]
+) -> dict[str, StatusMapping]:
+    """``status_mapping_for`` for several raw codes in one query: folded raw code → its row."""
+    condition = Q(account=None)
+    if account is not None:
+        condition |= Q(account=account)
+    found: dict[str, StatusMapping] = {}
+    rows = StatusMapping.objects.filter(
+        condition, carrier=carrier, raw_code__in={fold(raw) for raw in raw_codes}
+    )
+    # The account's own rows last, so they overwrite the carrier's defaults.
+    for row in sorted(rows, key=lambda row: row.account_id is not None):
+        found[row.raw_code] = row
+    return found
+
+
 def status_mapping_set(
     carrier: str, raw_code: str, state: str, reason: str = "", *, account: CarrierAccount | None = None
 ) -> tuple[StatusMapping, int]:

@@ -14,6 +14,7 @@ from django.utils import timezone
 from carriers.adapters import CarrierError, ErrorKind, ParcelRequest, TrackingUpdate, merge_pdfs
 from carriers.models import CarrierAccount, Shipment, TrackingEvent
 from carriers.services.accounts import carrier_account_adapter
+from carriers.services.polling import regular_interval
 from carriers.services.tracking import RecordResult, tracking_updates_record
 from orders.models import Order
 
@@ -144,6 +145,8 @@ def _shipment_created(shipment: Shipment, created) -> Shipment:
         "create_error": "",
         "tracking_number": created.tracking_number,
         "label_url": created.label_url,
+        # From now on the poll sweep asks about it (at a carrier that pushes: as a safety net).
+        "next_poll_at": timezone.now() + regular_interval(shipment.carrier),
     }
     if created.fee is not None:
         fields["fee"] = created.fee

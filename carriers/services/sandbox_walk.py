@@ -25,6 +25,7 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
+from carriers.adapters import webhook_path
 from carriers.adapters.sandbox import CITIES, SIGNATURE_HEADER, SandboxCarrier, sign, update_of
 from carriers.models import CarrierAccount, SandboxParcel, SandboxParcelEvent, SandboxWalkSettings
 from carriers.services.accounts import carrier_account_adapter
@@ -209,7 +210,7 @@ def sandbox_events_post_to_livra(account: CarrierAccount, events: list[SandboxPa
 
 def sandbox_webhook_url(account: CarrierAccount) -> str:
     """Livra's carrier webhook for ``account``, on the web server the walk posts to."""
-    path = reverse("carrier_webhook", kwargs={"carrier": account.carrier, "account_id": account.pk})
+    path = reverse("carriers:carrier-webhook", args=[webhook_path(SandboxCarrier), account.pk])
     return settings.LIVRA_SANDBOX_CARRIER_WEBHOOK_BASE.rstrip("/") + path
 
 

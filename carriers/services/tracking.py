@@ -17,7 +17,8 @@ from django.utils.translation import gettext_noop
 
 from carriers.adapters import TrackingUpdate, fold
 from carriers.models import CarrierAccount, Shipment, TrackingEvent, TrackingReason, TrackingState
-from carriers.services.mappings import status_mapping_for
+from carriers.services.mappings import status_mapping_for, status_mappings_for
+from carriers.signals import parcel_news
 from orders.errors import IllegalTransition
 from orders.models import Order, OrderEvent
 from orders.services import order_transition
@@ -107,7 +108,8 @@ def tracking_updates_record(
 ) -> RecordResult:
     """Keep each report once, normalise it, and move the order for the mapped ones.
 
-    One short transaction per report; nothing here calls the carrier.
+    One short transaction per new report; nothing here calls the carrier. Reports already kept
+    (a poll repeats the whole history) cost one query for the batch, not one per report.
     """
     now = timezone.now()
     shipments = {
@@ -116,8 +118,15 @@ def tracking_updates_record(
             account=account, tracking_number__in={update.tracking_number for update in updates}
         )
     }
+    keys = [dedup_key(update) for update in updates]
+    known = set(
+        TrackingEvent.objects.filter(carrier=account.carrier, dedup_key__in=set(keys)).values_list(
+            "dedup_key", flat=True
+        )
+    )
+    mappings = status_mappings_for(account.carrier, account, {update.raw_code for update in updates})
     recorded, duplicates, unknown = [], 0, []
-    for update in updates:
+    for update, key in zip(updates, keys, strict=True):
         shipment = shipments.get(update.tracking_number)
         if shipment is None:
             unknown.append(update.tracking_number)
@@ -125,13 +134,17 @@ def tracking_updates_record(
                 "carrier report for an unknown parcel carrier=%s account=%s", account.carrier, account.pk
             )
             continue
+        if key in known:
+            duplicates += 1
+            continue
+        known.add(key)  # the same report twice in one batch
         occurred_at = update.occurred_at or now
-        mapping = status_mapping_for(account.carrier, account, update.raw_code)
+        mapping = mappings.get(fold(update.raw_code))
         # The event row and its effect on the order commit together: a crash leaves neither.
         with transaction.atomic():
             event, created = TrackingEvent.objects.get_or_create(
                 carrier=account.carrier,
-                dedup_key=dedup_key(update),
+                dedup_key=key,
                 defaults={
                     "shipment": shipment,
                     "raw_code": update.raw_code[:200],
@@ -149,16 +162,20 @@ def tracking_updates_record(
             if created and event.mapped:
                 event = tracking_event_apply(event.pk)
         if not created:
-            duplicates += 1
+            duplicates += 1  # another process kept it between our look and our insert
             continue
-        # After the commit: the shipment's row is locked after the order's everywhere else.
-        stamp = {"last_webhook_at": now} if source == TrackingEvent.Source.WEBHOOK else {}
         if not event.mapped:
-            stamp["reported_status"] = update.raw_code[:100]
+            # After the commit: the shipment's row is locked after the order's everywhere else.
+            Shipment.objects.filter(pk=shipment.pk).update(reported_status=update.raw_code[:100])
             logger.info("unmapped carrier status carrier=%s raw=%s", account.carrier, event.raw_code_folded)
-        if stamp:
-            Shipment.objects.filter(pk=shipment.pk).update(**stamp)
         recorded.append(event)
+    if source == TrackingEvent.Source.WEBHOOK and shipments:
+        Shipment.objects.filter(pk__in=[shipment.pk for shipment in shipments.values()]).update(
+            last_webhook_at=now
+        )
+    if recorded:
+        # News restarts the "no carrier news" waits, applied or not (automations listens).
+        parcel_news.send(sender=Shipment, order_ids={event.shipment.order_id for event in recorded})
     return RecordResult(recorded, duplicates, unknown)
 
 

@@ -11,6 +11,7 @@ order's timeline and flags the delivery for a human.
 import logging
 import random
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -174,7 +175,20 @@ def _status_for(outcome: IngestOutcome) -> str:
     return StoreDelivery.Status.PROCESSED
 
 
+# Other apps' webhooks share this inbox (carriers' tracking pushes): the same row, drain, retries,
+# flags and admin, not a second copy. Such an app registers how its platform's deliveries are
+# applied; the applier runs in the delivery's savepoint, like a store platform's, and never calls out.
+_INBOX_APPLIERS: dict[str, Callable[[StoreDelivery], IngestOutcome]] = {}
+
+
+def inbox_applier_register(platform: str, apply: Callable[[StoreDelivery], IngestOutcome]) -> None:
+    _INBOX_APPLIERS[platform] = apply
+
+
 def _apply_delivery(delivery: StoreDelivery) -> IngestOutcome:
+    applier = _INBOX_APPLIERS.get(delivery.platform)
+    if applier is not None:
+        return applier(delivery)
     try:
         payload = untrusted_json.loads(bytes(delivery.body))
     except ValueError as exc:  # UnicodeDecodeError and JSONTooDeep included

@@ -1,6 +1,7 @@
 """Parcels at the carrier through the adapter: created once, a lost create reconciled, never re-sent."""
 
 import io
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -55,6 +56,13 @@ def test_a_created_parcel_gives_the_shipment_its_tracking_number_fee_and_cod_amo
     assert shipment.tracking_number.startswith("SBX")
     assert (shipment.fee, shipment.cod_amount) == (Decimal("25.00"), Decimal("249.00"))
     assert shipment.carrier_reference == order.number
+
+
+def test_a_created_parcel_is_due_for_the_poll_sweeps_safety_net(order, account):
+    shipment = shipment_create(order, account)
+
+    shipment.refresh_from_db()
+    assert shipment.next_poll_at - shipment.created_at > timedelta(hours=5)
 
 
 def test_creating_the_parcel_of_an_order_twice_sends_it_once(order, account, monkeypatch):
