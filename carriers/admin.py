@@ -26,6 +26,7 @@ from carriers.models import (
     StatusMapping,
     TrackingEvent,
 )
+from carriers.remittance_admin import shipment_remittance_summary  # also registers its admins
 from carriers.services import (
     carrier_account_env_status,
     city_correction_set,
@@ -33,6 +34,7 @@ from carriers.services import (
     status_mapping_set,
     status_mappings_sync,
 )
+from carriers.services.remittance_files import FIELDS as REMITTANCE_FIELDS
 from orders.admin import ReadOnlyAdminMixin, admin_datetime
 from orders.admin_scoping import StoreScopedAdmin, StoreScopedInline
 from orders.models import Order
@@ -65,6 +67,26 @@ class CarrierAccountForm(forms.ModelForm):
             "PREFIX_NAME (e.g. LIVRA_SENDIT_PUBLIC_KEY) when Livra calls the carrier, and are never "
             "stored or displayed here."
         )
+
+    def clean_remittance_columns(self):
+        columns = self.cleaned_data.get("remittance_columns") or {}
+        known = set(REMITTANCE_FIELDS)
+        well_formed = isinstance(columns, dict) and all(
+            field in known
+            and (
+                isinstance(header, str)
+                or (isinstance(header, list) and all(isinstance(h, str) for h in header))
+            )
+            for field, header in columns.items()
+        )
+        if not well_formed:
+            raise ValidationError(
+                gettext(
+                    "Give a JSON object whose keys are among %(fields)s and whose values are column headers."
+                )
+                % {"fields": ", ".join(REMITTANCE_FIELDS)}
+            )
+        return columns
 
     def clean_env_prefix(self):
         prefix = self.cleaned_data.get("env_prefix", "").strip()
@@ -176,7 +198,10 @@ class ShipmentAdmin(StoreScopedAdmin, admin.ModelAdmin):
                 ]
             },
         ),
-        (_("Money"), {"fields": ["fee", "cod_amount", "cod_collected_amount", "cod_collected_at"]}),
+        (
+            _("Money"),
+            {"fields": ["fee", "cod_amount", "cod_collected_amount", "cod_collected_at", "remittance"]},
+        ),
         (_("News"), {"fields": ["last_event_at", "last_polled_at", "last_webhook_at"]}),
         (_("Label"), {"fields": ["label_url", "source_shown", "external_id", "created_at", "updated_at"]}),
     ]
@@ -186,7 +211,12 @@ class ShipmentAdmin(StoreScopedAdmin, admin.ModelAdmin):
             "reported_status_shown",
             "source_shown",
             "create_error_shown",
+            "remittance",
         ]
+
+    @admin.display(description=_("COD remittance"))
+    def remittance(self, shipment):
+        return shipment_remittance_summary(shipment)
 
     @admin.display(description=_("creation error"))
     def create_error_shown(self, shipment):
