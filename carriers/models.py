@@ -69,10 +69,9 @@ class CarrierAccount(models.Model):
         default=dict,
         blank=True,
         help_text=_(
-            "Which column of this carrier's remittance statements holds what, when they differ from "
-            "the carrier's defaults: a JSON object such as "
-            '{"tracking_number": "Code d\'envoi", "collected_amount": "Montant", "fee": "Frais", '
-            '"payout_date": "Date de versement"}'
+            "Where this account's remittance statements differ from the carrier's usual columns: a "
+            "JSON object from a field (tracking_number, collected_amount, fee, payout_date) to its "
+            "column's header, or to a list of headers"
         ),
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
