@@ -75,6 +75,7 @@ CARRIER_COLUMNS = {
 }
 
 MAX_ROWS = 20_000
+MAX_AMOUNT = Decimal("1e10")
 
 
 class StatementUnreadable(ValueError):
@@ -200,7 +201,10 @@ def parse_amount(value) -> Decimal | None:
     if isinstance(value, bool):
         raise ValueError(value)
     if isinstance(value, int | float | Decimal):
-        return Decimal(str(value)).quantize(Decimal("0.01"))
+        try:
+            return _bounded(Decimal(str(value)).quantize(Decimal("0.01")), value)
+        except InvalidOperation:  # inf, nan
+            raise ValueError(value) from None
     text = SPACES.sub("", CURRENCY_WORDS.sub("", str(value)))
     if not text:
         return None
@@ -227,7 +231,14 @@ def parse_amount(value) -> Decimal | None:
         amount = Decimal(text).quantize(Decimal("0.01"))
     except InvalidOperation:
         raise ValueError(value) from None
-    return -amount if negative else amount
+    return _bounded(-amount if negative else amount, value)
+
+
+def _bounded(amount: Decimal, value) -> Decimal:
+    # RemittanceLine's columns hold ten digits before the point: beyond, it is no parcel's cash.
+    if abs(amount) >= MAX_AMOUNT:
+        raise ValueError(value)
+    return amount
 
 
 DATE_FORMATS = (

@@ -3,6 +3,8 @@ remittance, each behind its permission and kept to the user's stores."""
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from carriers.models import RemittanceLine, RemittanceStatement
@@ -238,3 +240,19 @@ def test_an_accounts_remittance_columns_must_name_known_fields(client, shipment)
     assert saved.status_code == 302
     account.refresh_from_db()
     assert account.remittance_columns == {"collected_amount": "Encaissé"}
+
+
+def test_the_reconciliation_page_makes_as_many_queries_for_many_parcels_as_for_one(
+    client, shipment, django_assert_max_num_queries
+):
+    member(client, shipment.account.store, "carriers.view_remittance")
+    client.get(reverse(RECONCILIATION))  # the session and permissions, cached
+    with CaptureQueriesContext(connection) as one:
+        client.get(reverse(RECONCILIATION))
+    for _ in range(4):
+        delivered_shipment(days_ago=20, account=shipment.account)
+
+    with django_assert_max_num_queries(len(one)):
+        page = client.get(reverse(RECONCILIATION))
+
+    assert len(page.context["overdue"]) == 5

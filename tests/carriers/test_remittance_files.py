@@ -38,6 +38,12 @@ def test_an_empty_amount_is_none_and_words_are_not_an_amount():
         parse_amount("pending")
 
 
+@pytest.mark.parametrize("written", ["12345678901", 1e12, float("nan")])
+def test_an_amount_too_large_for_any_parcel_is_refused(written):
+    with pytest.raises(ValueError):
+        parse_amount(written)
+
+
 @pytest.mark.parametrize(
     ("written", "day"),
     [

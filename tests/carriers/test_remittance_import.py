@@ -196,3 +196,17 @@ def test_the_same_file_for_two_accounts_is_two_statements(shipment):
     _, created = remittance_statement_import(other_account, "s.csv", data)
 
     assert created is True
+
+
+def test_a_line_with_an_impossible_amount_is_kept_as_unreadable_and_the_rest_imported(shipment):
+    data = statement(
+        [shipment.tracking_number, "249.00", "25.00", "15/11/2026"],
+        ["NOT-OURS", "123456789012.00", "0", "15/11/2026"],
+    )
+
+    imported, _ = remittance_statement_import(shipment.account, "s.csv", data)
+
+    assert [(line.result, line.note) for line in imported.lines.all()] == [
+        (R.MATCHED, ""),
+        (R.INVALID, "Unreadable amount."),
+    ]
