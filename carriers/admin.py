@@ -198,12 +198,10 @@ class ShipmentAdmin(StoreScopedAdmin, admin.ModelAdmin):
                 ]
             },
         ),
-        (
-            _("Money"),
-            {"fields": ["fee", "cod_amount", "cod_collected_amount", "cod_collected_at", "remittance"]},
-        ),
+        (_("Money"), {"fields": ["fee", "cod_amount", "cod_collected_amount", "cod_collected_at"]}),
         (_("News"), {"fields": ["last_event_at", "last_polled_at", "last_webhook_at"]}),
         (_("Label"), {"fields": ["label_url", "source_shown", "external_id", "created_at", "updated_at"]}),
+        (_("COD remittance"), {"fields": ["remittance"]}),
     ]
 
     def get_readonly_fields(self, request, obj=None):
