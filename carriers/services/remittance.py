@@ -106,7 +106,7 @@ def remittance_statement_preview(account: CarrierAccount, file_name: str, data: 
         shipment.tracking_number: shipment
         for shipment in Shipment.objects.filter(
             account=account, tracking_number__in={line.tracking_number for line in readable}
-        ).select_related("order")
+        )
     }
     already_counted = set(
         RemittanceLine.objects.filter(
@@ -123,12 +123,13 @@ def remittance_statement_preview(account: CarrierAccount, file_name: str, data: 
             line.result = R.MATCHED if line.shipment else R.UNKNOWN
         seen.add(line.line_key)
 
+    sha256 = file_sha256(data)
     preview = StatementPreview(
         file_name=file_name,
-        sha256=file_sha256(data),
+        sha256=sha256,
         columns=columns,
         lines=lines,
-        existing=RemittanceStatement.objects.filter(account=account, sha256=file_sha256(data)).first(),
+        existing=RemittanceStatement.objects.filter(account=account, sha256=sha256).first(),
     )
     for result in R.values:
         preview.counts[result] = sum(1 for line in lines if line.result == result)
