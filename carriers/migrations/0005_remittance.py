@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("carriers", "0003_carrier_accounts_tracking"),
+        ("carriers", "0004_polling"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
