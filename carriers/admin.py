@@ -28,6 +28,7 @@ from carriers.models import (
     StatusMapping,
     TrackingEvent,
 )
+from carriers.remittance_admin import shipment_remittance_summary  # also registers its admins
 from carriers.services import (
     carrier_account_env_status,
     city_correction_set,
@@ -35,6 +36,7 @@ from carriers.services import (
     status_mapping_set,
     status_mappings_sync,
 )
+from carriers.services.remittance_files import FIELDS as REMITTANCE_FIELDS
 from orders.admin import ReadOnlyAdminMixin, admin_datetime
 from orders.admin_scoping import StoreScopedAdmin, StoreScopedInline
 from orders.models import Order
@@ -67,6 +69,26 @@ class CarrierAccountForm(forms.ModelForm):
             "PREFIX_NAME (e.g. LIVRA_SENDIT_PUBLIC_KEY) when Livra calls the carrier, and are never "
             "stored or displayed here."
         )
+
+    def clean_remittance_columns(self):
+        columns = self.cleaned_data.get("remittance_columns") or {}
+        known = set(REMITTANCE_FIELDS)
+        well_formed = isinstance(columns, dict) and all(
+            field in known
+            and (
+                isinstance(header, str)
+                or (isinstance(header, list) and all(isinstance(h, str) for h in header))
+            )
+            for field, header in columns.items()
+        )
+        if not well_formed:
+            raise ValidationError(
+                gettext(
+                    "Give a JSON object whose keys are among %(fields)s and whose values are column headers."
+                )
+                % {"fields": ", ".join(REMITTANCE_FIELDS)}
+            )
+        return columns
 
     def clean_env_prefix(self):
         prefix = self.cleaned_data.get("env_prefix", "").strip()
@@ -241,6 +263,7 @@ class ShipmentAdmin(StoreScopedAdmin, admin.ModelAdmin):
             },
         ),
         (_("Label"), {"fields": ["label_url", "source_shown", "external_id", "created_at", "updated_at"]}),
+        (_("COD remittance"), {"fields": ["remittance"]}),
     ]
 
     def get_readonly_fields(self, request, obj=None):
@@ -248,7 +271,12 @@ class ShipmentAdmin(StoreScopedAdmin, admin.ModelAdmin):
             "reported_status_shown",
             "source_shown",
             "create_error_shown",
+            "remittance",
         ]
+
+    @admin.display(description=_("COD remittance"))
+    def remittance(self, shipment):
+        return shipment_remittance_summary(shipment)
 
     @admin.display(description=_("creation error"))
     def create_error_shown(self, shipment):

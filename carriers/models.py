@@ -64,6 +64,16 @@ class CarrierAccount(models.Model):
         help_text=_("Sent with every parcel unless the order says otherwise"),
     )
     enabled = models.BooleanField(_("enabled"), default=True)
+    remittance_columns = models.JSONField(
+        _("remittance statement columns"),
+        default=dict,
+        blank=True,
+        help_text=_(
+            "Where this account's remittance statements differ from the carrier's usual columns: a "
+            "JSON object from a field (tracking_number, collected_amount, fee, payout_date) to its "
+            "column's header, or to a list of headers"
+        ),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     # Polling within the carrier's rate limit (carriers.services.polling): a token bucket of
     # requests, refilled at the adapter's pace, and a pause after a 429 or an outage that grows.
@@ -497,3 +507,115 @@ class SandboxParcelEvent(models.Model):
     @property
     def event_id(self) -> str:
         return f"{self.parcel.tracking_number}-{self.sequence}"
+
+
+class RemittanceStatus(models.TextChoices):
+    """A delivered COD parcel's cash, against what the carrier's statements say it remitted."""
+
+    MISSING = "missing", _("Missing")
+    SHORT = "short", _("Short")
+    OVER = "over", _("Over")
+    REMITTED = "remitted", _("Remitted")
+
+
+class RemittanceStatement(models.Model):
+    """A carrier's COD remittance statement as uploaded: the file's fingerprint, the columns read
+    and what its lines came to. The same file (same bytes) is imported once per account."""
+
+    account = models.ForeignKey(
+        CarrierAccount,
+        on_delete=models.PROTECT,
+        related_name="remittance_statements",
+        verbose_name=_("carrier account"),
+    )
+    file_name = models.CharField(_("file name"), max_length=255)
+    sha256 = models.CharField(_("SHA-256 of the file"), max_length=64, editable=False)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("uploaded by"),
+    )
+    uploaded_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
+    applied_at = models.DateTimeField(_("applied at"), null=True, blank=True)
+    # Which header of the file was read for which field ({"tracking_number": "Code d'envoi", ...}).
+    column_mapping = models.JSONField(_("columns read"), default=dict, blank=True)
+    line_count = models.PositiveIntegerField(_("lines"), default=0)
+    matched_count = models.PositiveIntegerField(_("matched"), default=0)
+    unknown_count = models.PositiveIntegerField(_("unknown tracking numbers"), default=0)
+    duplicate_count = models.PositiveIntegerField(_("duplicate lines"), default=0)
+    invalid_count = models.PositiveIntegerField(_("unreadable lines"), default=0)
+    collected_total = models.DecimalField(_("collected"), max_digits=14, decimal_places=2, default=0)
+    fee_total = models.DecimalField(_("fees"), max_digits=14, decimal_places=2, default=0)
+
+    class Meta:
+        verbose_name = _("remittance statement")
+        verbose_name_plural = _("remittance statements")
+        ordering = ["-uploaded_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "sha256"], name="remittance_statement_unique_file")
+        ]
+        permissions = [
+            ("import_remittance", _("Can import COD remittance statements")),
+            ("view_remittance", _("Can view the COD remittance reconciliation")),
+        ]
+
+    def __str__(self) -> str:
+        return self.file_name
+
+
+class RemittanceLine(models.Model):
+    """One line of a remittance statement: the cash the carrier says it collected for a parcel."""
+
+    class Result(models.TextChoices):
+        MATCHED = "matched", _("Matched")
+        UNKNOWN = "unknown", _("Unknown tracking number")
+        DUPLICATE = "duplicate", _("Duplicate line")
+        INVALID = "invalid", _("Unreadable line")
+
+    statement = models.ForeignKey(
+        RemittanceStatement, on_delete=models.CASCADE, related_name="lines", verbose_name=_("statement")
+    )
+    # The statement's account, repeated so that a line already counted is found per account.
+    account = models.ForeignKey(
+        CarrierAccount, on_delete=models.PROTECT, related_name="+", verbose_name=_("carrier account")
+    )
+    row_number = models.PositiveIntegerField(_("row"))
+    tracking_number = models.CharField(_("tracking number"), max_length=100, blank=True)
+    shipment = models.ForeignKey(
+        Shipment,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="remittance_lines",
+        verbose_name=_("shipment"),
+    )
+    collected_amount = models.DecimalField(
+        _("collected amount"), max_digits=12, decimal_places=2, null=True, blank=True
+    )
+    fee = models.DecimalField(_("fee"), max_digits=12, decimal_places=2, default=0)
+    payout_date = models.DateField(_("payout date"), null=True, blank=True)
+    raw = models.JSONField(_("raw row"), default=dict, blank=True)
+    result = models.CharField(_("result"), max_length=20, choices=Result.choices)
+    note = models.CharField(_("note"), max_length=300, blank=True)
+    # sha256 of account | tracking number | payout date | amount: the same payout seen again (a
+    # statement re-exported with other bytes) is kept as a duplicate and counted once.
+    line_key = models.CharField(_("line key"), max_length=64, editable=False)
+
+    class Meta:
+        verbose_name = _("remittance line")
+        verbose_name_plural = _("remittance lines")
+        ordering = ["statement", "row_number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "line_key"],
+                condition=models.Q(result__in=["matched", "unknown"]),
+                name="remittance_line_counted_once",
+            )
+        ]
+        indexes = [models.Index(fields=["shipment", "result"], name="remittance_line_shipment")]
+
+    def __str__(self) -> str:
+        return f"{self.statement} #{self.row_number}"

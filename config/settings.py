@@ -238,6 +238,9 @@ LIVRA_OUTBOX_SEND_THREADS = int(os.environ.get("LIVRA_OUTBOX_SEND_THREADS", "8")
 LIVRA_OUTBOX_BACKOFF_BASE_SECONDS = float(os.environ.get("LIVRA_OUTBOX_BACKOFF_BASE_SECONDS", "30"))
 # Store webhook bodies above this are refused with 413 (a Shopify order is a few kB to ~100 kB).
 LIVRA_STORE_WEBHOOK_MAX_BYTES = int(os.environ.get("LIVRA_STORE_WEBHOOK_MAX_BYTES", str(1024 * 1024)))
+# A delivered COD parcel no remittance statement paid after this many days is listed as overdue
+# (admin → remittance statements → reconciliation; the page's ?days= overrides it).
+LIVRA_REMITTANCE_OVERDUE_DAYS = int(os.environ.get("LIVRA_REMITTANCE_OVERDUE_DAYS", "14"))
 
 # --- REST API (orders/api) ----------------------------------------------------------------------
 REST_FRAMEWORK = {

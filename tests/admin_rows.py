@@ -9,11 +9,14 @@ from carriers.models import (
     CarrierAccount,
     CarrierCity,
     CityCorrection,
+    RemittanceLine,
+    RemittanceStatement,
     Shipment,
     StatusMapping,
     TrackingEvent,
 )
 from carriers.services import tracking_updates_record
+from carriers.services.remittance import remittance_statement_import
 from messaging.models import (
     ChannelProvider,
     Consent,
@@ -61,6 +64,9 @@ def store_with_rows(name: str, slug: str, **order_kwargs) -> StoreRows:
     shipment = ShipmentFactory(account=account, order=shipped)
     update = TrackingUpdate(shipment.tracking_number, "PICKED_UP", event_id=f"{slug}-1")
     tracking_updates_record(account, [update], TrackingEvent.Source.SANDBOX)
+    remittance, _ = remittance_statement_import(
+        account, f"{slug}.csv", f"Tracking,Montant\r\n{shipment.tracking_number},249.00\r\n".encode()
+    )
     city = CarrierCity.objects.create(
         carrier="sandbox", carrier_city_id=slug, name="الدار البيضاء", name_key=f"{slug}-casa"
     )
@@ -108,6 +114,8 @@ def store_with_rows(name: str, slug: str, **order_kwargs) -> StoreRows:
         ),
         TrackingEvent: TrackingEvent.objects.get(shipment=shipment),
         CarrierCity: city,
+        RemittanceStatement: remittance,
+        RemittanceLine: remittance.lines.get(),
         CityCorrection: CityCorrection.objects.create(
             store=store, carrier="sandbox", typed="الدار البيضا", typed_key=f"{slug}-casa", city=city
         ),

@@ -61,6 +61,7 @@ NAMES = {
     "redoc",
     "csv",
     "pdf",
+    "xlsx",
     "utc",
     "iso",
     "id",

@@ -14,6 +14,8 @@ from carriers.models import (
     CarrierAccount,
     CarrierCity,
     CityCorrection,
+    RemittanceLine,
+    RemittanceStatement,
     Shipment,
     StatusMapping,
     TrackingEvent,
@@ -84,6 +86,8 @@ SCOPED_MODELS = [
     StatusMapping,
     TrackingEvent,
     CityCorrection,
+    RemittanceStatement,
+    RemittanceLine,
 ]
 
 
