@@ -199,9 +199,12 @@ def test_the_parcel_is_sent_with_the_carriers_id_of_the_customers_city(account, 
     carrier_cities_sync(account)
     sent = []
     original = SandboxCarrier.create_parcel
-    monkeypatch.setattr(
-        SandboxCarrier, "create_parcel", lambda self, parcel: sent.append(parcel.city) or original(self, parcel)
-    )
+
+    def create(self, parcel):
+        sent.append(parcel.city)
+        return original(self, parcel)
+
+    monkeypatch.setattr(SandboxCarrier, "create_parcel", create)
     [order] = confirmed(account, shipping_city="casablanca ")
 
     batch = run(account, [order], agent)

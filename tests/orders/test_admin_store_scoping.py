@@ -14,6 +14,7 @@ from carriers.models import (
     CarrierAccount,
     CarrierCity,
     CityCorrection,
+    DispatchBatch,
     Shipment,
     StatusMapping,
     TrackingEvent,
@@ -84,6 +85,7 @@ SCOPED_MODELS = [
     StatusMapping,
     TrackingEvent,
     CityCorrection,
+    DispatchBatch,
 ]
 
 
