@@ -10,7 +10,7 @@ from django.db import transaction
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from carriers.models import CarrierAccount, DispatchBatch
@@ -37,9 +37,9 @@ REFRESH_SECONDS = 2
 
 OUTCOMES = {
     CREATED: _("parcel created"),
-    FAILED: _("failed"),
+    FAILED: pgettext_lazy("dispatch result", "failed"),
     UNKNOWN: _("no answer from the carrier: looked up again when the batch runs again"),
-    SKIPPED: _("skipped"),
+    SKIPPED: pgettext_lazy("dispatch result", "skipped"),
 }
 SKIP_REASONS = {
     SKIP_STATUS: _("the order is not confirmed or processing (it is %(status)s)"),
@@ -147,14 +147,15 @@ class DispatchBatchAdmin(StoreScopedAdmin, admin.ModelAdmin):
     def labels_view(self, request, object_id):
         """The batch's created parcels' labels, one PDF (asked of the carrier again if need be)."""
         batch = self._batch_or_404(request, object_id)
+        batch_url = reverse("admin:carriers_dispatchbatch_change", args=[quote(batch.pk)])
         if batch.status != DispatchBatch.Status.DONE:
-            raise Http404("The batch is still running.")
+            message = gettext("The parcels are still being created: the labels come once they all are.")
+            self.message_user(request, message, "warning")
+            return HttpResponseRedirect(batch_url)
         pdf = dispatch_batch_labels(batch)
         if pdf is None:
             self.message_user(request, gettext("No labels: no parcel of this batch was created."), "error")
-            return HttpResponseRedirect(
-                reverse("admin:carriers_dispatchbatch_change", args=[quote(batch.pk)])
-            )
+            return HttpResponseRedirect(batch_url)
         response = HttpResponse(pdf, content_type="application/pdf")
         response["Content-Disposition"] = f'attachment; filename="labels-batch-{batch.pk}.pdf"'
         return response
@@ -181,7 +182,7 @@ class DispatchBatchAdmin(StoreScopedAdmin, admin.ModelAdmin):
                     "number": order.number,
                     "order_url": reverse("admin:orders_order_change", args=[quote(order_id)]),
                     "outcome": outcome,
-                    "outcome_shown": OUTCOMES.get(outcome, gettext("waiting")),
+                    "outcome_shown": OUTCOMES.get(outcome, gettext("not sent yet")),
                     "shipment_url": (
                         reverse("admin:carriers_shipment_change", args=[result["shipment"]])
                         if result.get("shipment")

@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.db import models
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 
@@ -173,9 +173,9 @@ class DispatchBatch(models.Model):
     """
 
     class Status(models.TextChoices):
-        QUEUED = "queued", _("Queued")
-        RUNNING = "running", _("Running")
-        DONE = "done", _("Done")
+        QUEUED = "queued", pgettext_lazy("dispatch batch status", "Queued")
+        RUNNING = "running", pgettext_lazy("dispatch batch status", "Running")
+        DONE = "done", pgettext_lazy("dispatch batch status", "Done")
 
     account = models.ForeignKey(
         CarrierAccount,
@@ -195,8 +195,8 @@ class DispatchBatch(models.Model):
     status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.QUEUED)
     total = models.PositiveIntegerField(_("orders"), default=0)
     created_count = models.PositiveIntegerField(_("parcels created"), default=0)
-    failed_count = models.PositiveIntegerField(_("failed"), default=0)
-    skipped_count = models.PositiveIntegerField(_("skipped"), default=0)
+    failed_count = models.PositiveIntegerField(pgettext_lazy("dispatch result", "failed"), default=0)
+    skipped_count = models.PositiveIntegerField(pgettext_lazy("dispatch result", "skipped"), default=0)
     results = models.JSONField(_("results"), default=dict, blank=True)
     label_pdf = models.BinaryField(_("labels (PDF)"), null=True, blank=True, editable=False)
     label_error = models.CharField(_("labels error"), max_length=300, blank=True)

@@ -318,3 +318,12 @@ def test_marking_shipped_without_a_parcel_still_works_and_the_message_goes_untra
     assert order.status == OrderStatus.SHIPPED
     assert not Shipment.objects.filter(order=order).exists()
     assert Message.objects.filter(order=order, template__event="order_shipped_untracked").exists()
+
+
+def test_the_labels_of_a_running_batch_are_not_offered_yet(client, dispatcher, account):
+    order = order_in_status(OrderStatus.CONFIRMED, store=account.store)
+    batch = dispatch_batch_create(account, [order], dispatcher)
+
+    response = client.get(reverse("admin:carriers_dispatchbatch_labels", args=[batch.pk]))
+
+    assert response.url == reverse("admin:carriers_dispatchbatch_change", args=[batch.pk])
