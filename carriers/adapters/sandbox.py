@@ -28,6 +28,7 @@ from carriers.adapters import (
     State,
     TrackingUpdate,
     fold,
+    merge_pdfs,
     register,
 )
 
@@ -154,11 +155,15 @@ class SandboxCarrier:
             self.record_event(tracking_number, "CANCELLED", "Cancelled by the sender")
 
     def label_pdf(self, tracking_numbers: list[str]) -> bytes:
-        lines = ["Livra sandbox carrier"]
+        """A page per parcel, as label printers want them."""
+        pages = []
         for tracking_number in tracking_numbers:
             parcel = self._entry(tracking_number)["parcel"]
-            lines += [tracking_number, f"{parcel.reference} COD {parcel.cod_amount} {parcel.currency}"]
-        return minimal_pdf(lines)
+            lines = ["Livra sandbox carrier", tracking_number]
+            pages.append(
+                minimal_pdf([*lines, f"{parcel.reference} COD {parcel.cod_amount} {parcel.currency}"])
+            )
+        return merge_pdfs(pages)
 
     # --- tracking --------------------------------------------------------------------------
     def record_event(
