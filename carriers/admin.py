@@ -18,7 +18,7 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from carriers.adapters import adapter_class, adapter_names, fold, webhook_path
+from carriers.adapters import CarrierError, adapter_class, adapter_names, fold, webhook_path
 from carriers.models import (
     CarrierAccount,
     CarrierCity,
@@ -33,10 +33,12 @@ from carriers.services import (
     carrier_account_env_status,
     city_correction_set,
     city_key,
+    shipment_cancel,
     status_mapping_set,
     status_mappings_sync,
 )
 from carriers.services.remittance_files import FIELDS as REMITTANCE_FIELDS
+from carriers.services.shipments import carrier_account_suggestions
 from orders.admin import ReadOnlyAdminMixin, admin_datetime
 from orders.admin_scoping import StoreScopedAdmin, StoreScopedInline
 from orders.models import Order
@@ -44,7 +46,7 @@ from orders.stored_words import stored_words
 
 ENV_PREFIX = re.compile(r"^[A-Z][A-Z0-9_]*[A-Z0-9]$")
 # Who reported a shipment (Shipment.source), as people read it.
-SHIPMENT_SOURCES = {"store": _("store"), "carrier": _("carrier")}
+SHIPMENT_SOURCES = {"store": _("store"), "carrier": _("carrier"), "agent": _("agent")}
 
 
 def as_code(text: str) -> str:
@@ -262,9 +264,13 @@ class ShipmentAdmin(StoreScopedAdmin, admin.ModelAdmin):
                 ]
             },
         ),
-        (_("Label"), {"fields": ["label_url", "source_shown", "external_id", "created_at", "updated_at"]}),
+        (
+            _("Label"),
+            {"fields": ["label_url", "source_shown", "external_id", "batch", "created_at", "updated_at"]},
+        ),
         (_("COD remittance"), {"fields": ["remittance"]}),
     ]
+    actions = ["cancel_at_carrier"]
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in Shipment._meta.fields] + [
@@ -298,6 +304,36 @@ class ShipmentAdmin(StoreScopedAdmin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.action(description=_("Cancel parcel at the carrier"), permissions=["change"])
+    def cancel_at_carrier(self, request, queryset):
+        """Each created parcel cancelled at its carrier; a refusal is said and changes nothing."""
+        cancelled = 0
+        for shipment in queryset.select_related("account"):
+            if shipment.account is None or shipment.create_status != Shipment.CreateStatus.CREATED:
+                messages.warning(
+                    request,
+                    gettext("%(shipment)s was not created by Livra at a carrier: nothing to cancel.")
+                    % {"shipment": shipment},
+                )
+                continue
+            try:
+                shipment_cancel(shipment)
+            except CarrierError as error:
+                messages.error(
+                    request,
+                    format_html(
+                        '{} <span lang="en" dir="ltr">{}</span>',
+                        gettext("The carrier refused to cancel %(shipment)s:") % {"shipment": shipment},
+                        error.text or str(error),
+                    ),
+                )
+            else:
+                cancelled += 1
+        if cancelled:
+            messages.success(
+                request, gettext("Parcels cancelled at the carrier: %(count)d.") % {"count": cancelled}
+            )
 
 
 class ShipmentInline(StoreScopedInline, ReadOnlyAdminMixin, admin.StackedInline):
@@ -503,6 +539,8 @@ class StatusMappingAdmin(StoreScopedAdmin, admin.ModelAdmin):
 # the order page itself, as messaging adds its messages.
 _order_admin = admin.site.get_model_admin(Order)
 _order_admin.inlines = [*_order_admin.inlines, ShipmentInline]
+# The "Mark shipped" form suggests the store's carriers.
+_order_admin.ship_carrier_suggestions = lambda order: carrier_account_suggestions(order.store_id)
 
 
 # --- cities ----------------------------------------------------------------------------------
@@ -559,3 +597,7 @@ class CityCorrectionAdmin(StoreScopedAdmin, admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         saved = city_correction_set(obj.store, obj.typed, obj.city, actor=request.user)
         obj.pk = saved.pk
+
+
+# Dispatch from the order list (its actions and the batches' pages) has its own module.
+from carriers import admin_dispatch  # noqa: E402, F401

@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.db import models
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 
@@ -165,6 +165,14 @@ class Shipment(models.Model):
     external_id = models.CharField(
         _("external id"), max_length=100, blank=True, help_text=_("e.g. the Shopify fulfillment id")
     )
+    batch = models.ForeignKey(
+        "DispatchBatch",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="shipments",
+        verbose_name=_("dispatch batch"),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -194,6 +202,59 @@ class Shipment(models.Model):
         carrier = self.carrier or gettext("carrier?")
         tracking_number = self.tracking_number or gettext("(no tracking number)")
         return f"{carrier} {tracking_number}"
+
+
+class DispatchBatch(models.Model):
+    """Parcels asked of one carrier account for a selection of orders, created in the background.
+
+    ``results``: order id (as text) → what happened to it: ``{"outcome": created | failed |
+    skipped, "number", "shipment", "tracking_number", "reason" (skipped: a code), "error"
+    (failed: the carrier's words), "city" (how the city was matched), "note"}``.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", pgettext_lazy("dispatch batch status", "Queued")
+        RUNNING = "running", pgettext_lazy("dispatch batch status", "Running")
+        DONE = "done", pgettext_lazy("dispatch batch status", "Done")
+
+    account = models.ForeignKey(
+        CarrierAccount,
+        on_delete=models.PROTECT,
+        related_name="dispatch_batches",
+        verbose_name=_("carrier account"),
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    orders = models.ManyToManyField("orders.Order", related_name="+", verbose_name=_("orders"))
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(_("orders"), default=0)
+    created_count = models.PositiveIntegerField(_("parcels created"), default=0)
+    failed_count = models.PositiveIntegerField(pgettext_lazy("dispatch result", "failed"), default=0)
+    skipped_count = models.PositiveIntegerField(pgettext_lazy("dispatch result", "skipped"), default=0)
+    results = models.JSONField(_("results"), default=dict, blank=True)
+    label_pdf = models.BinaryField(_("labels (PDF)"), null=True, blank=True, editable=False)
+    label_error = models.CharField(_("labels error"), max_length=300, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("dispatch batch")
+        verbose_name_plural = _("dispatch batches")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.account} #{self.pk}"
+
+    @property
+    def done_count(self) -> int:
+        return self.created_count + self.failed_count + self.skipped_count
 
 
 class StatusMapping(models.Model):

@@ -3,6 +3,7 @@
 from django.dispatch import receiver
 
 from carriers.services import shipment_record
+from carriers.services.shipments import reported_carrier_account
 from orders.signals import shipment_reported
 
 
@@ -16,4 +17,5 @@ def record_reported_shipment(sender, order, shipment, source, **kwargs):
         status=shipment.status,
         source=source,
         external_id=shipment.external_id,
+        account=reported_carrier_account(order.store_id, shipment.carrier),
     )

@@ -1,5 +1,6 @@
 from celery import shared_task
 
+from carriers.services.dispatch import dispatch_batch_run
 from carriers.services.polling import shipments_poll
 from carriers.services.sandbox_walk import sandbox_parcels_walk
 
@@ -8,6 +9,12 @@ from carriers.services.sandbox_walk import sandbox_parcels_walk
 def shipments_poll_task() -> dict:
     """The minute's poll sweep (celery-beat): what each account did, for the task's result."""
     return {str(poll.account_id): poll.polled for poll in shipments_poll()}
+
+
+@shared_task(name="carriers.dispatch_batch_run")
+def dispatch_batch_run_task(batch_id: int) -> dict:
+    batch = dispatch_batch_run(batch_id)
+    return {"created": batch.created_count, "failed": batch.failed_count, "skipped": batch.skipped_count}
 
 
 # --- the sandbox carrier's walk (celery-beat: every 20 s) ---------------------------------------

@@ -10,6 +10,7 @@ import re
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
@@ -24,7 +25,7 @@ from orders.errors import OrderTransitionError
 from orders.models import Customer, Order, OrderEvent, OrderItem, Store
 from orders.phones import normalize_phone
 from orders.selectors import order_available_transitions, order_list_for_admin
-from orders.services import order_create, order_transition
+from orders.services import order_create, order_ship, order_transition
 from orders.stored_words import stored_words
 from orders.transitions import TRANSITIONS_BY_NAME, OrderStatus
 
@@ -231,6 +232,16 @@ class OrderAdminForm(forms.ModelForm):
         return cleaned
 
 
+class ShipFormFields(forms.Form):
+    """What the "Mark shipped" button sends besides the reason: the parcel, all optional."""
+
+    carrier = forms.CharField(label=_("carrier"), max_length=100, required=False)
+    tracking_number = forms.CharField(label=_("tracking number"), max_length=100, required=False)
+    tracking_url = forms.URLField(
+        label=_("tracking URL"), max_length=500, required=False, assume_scheme="https"
+    )
+
+
 @admin.register(Order)
 class OrderAdmin(StoreScopedAdmin, PhoneSearchMixin, admin.ModelAdmin):
     form = OrderAdminForm
@@ -332,6 +343,7 @@ class OrderAdmin(StoreScopedAdmin, PhoneSearchMixin, admin.ModelAdmin):
                 f"{self.admin_site.name}:orders_order_transition", args=[quote(obj.pk)]
             ),
             order_time_zone=obj.store.time_zone,
+            order_ship_carriers=self.ship_carrier_suggestions(obj),
         )
         response = super().render_change_form(request, context, add, change, form_url, obj)
         # The order's times (fields, timeline, messages) read on the store's clock, the one its
@@ -352,6 +364,23 @@ class OrderAdmin(StoreScopedAdmin, PhoneSearchMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    # Other apps' list actions (carriers: "Create parcels at …"): callables taking the request and
+    # answering ``{name: (function, name, description)}``, as ``get_actions`` does.
+    action_providers: list = []
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if self.actions is None or IS_POPUP_VAR in request.GET:
+            return actions
+        for provider in self.action_providers:
+            actions.update(provider(request))
+        return actions
+
+    def ship_carrier_suggestions(self, order) -> list[str]:
+        """Carrier names the "Mark shipped" form suggests: carriers replaces this with the
+        store's carrier accounts (orders never imports carriers)."""
+        return []
 
     # --- status buttons ------------------------------------------------------------------
     def get_urls(self):
@@ -378,15 +407,23 @@ class OrderAdmin(StoreScopedAdmin, PhoneSearchMixin, admin.ModelAdmin):
             raise PermissionDenied
 
         name = request.POST.get("transition", "")
+        change_url = reverse(f"{self.admin_site.name}:orders_order_change", args=[quote(order.pk)])
+        common = {
+            "source": OrderEvent.Source.AGENT,
+            "actor": request.user,
+            "reason": request.POST.get("reason", "").strip(),
+            "expected_status": request.POST.get("expected_status") or None,
+        }
         try:
-            order_transition(
-                order,
-                name,
-                source=OrderEvent.Source.AGENT,
-                actor=request.user,
-                reason=request.POST.get("reason", "").strip(),
-                expected_status=request.POST.get("expected_status") or None,
-            )
+            if name == "ship":
+                parcel = ShipFormFields(request.POST)
+                if not parcel.is_valid():
+                    for errors in parcel.errors.values():
+                        messages.error(request, " ".join(errors))
+                    return HttpResponseRedirect(change_url)
+                order_ship(order, **parcel.cleaned_data, **common)
+            else:
+                order_transition(order, name, **common)
         except OrderTransitionError as err:
             messages.error(request, err.user_message())
         else:
@@ -396,7 +433,6 @@ class OrderAdmin(StoreScopedAdmin, PhoneSearchMixin, admin.ModelAdmin):
                 % {"number": order.number, "status": order.get_status_display().lower()},
             )
 
-        change_url = reverse(f"{self.admin_site.name}:orders_order_change", args=[quote(order.pk)])
         return HttpResponseRedirect(change_url)
 
 

@@ -77,6 +77,21 @@ class Store(models.Model):
             "(e.g. https://pay.example.ma/o/{order_number}); a failed delivery then offers it"
         ),
     )
+
+    class ShipAt(models.TextChoices):
+        CREATION = "creation", _("When the carrier creates the parcel")
+        PICKUP = "pickup", _("When the carrier picks the parcel up")
+
+    ship_at = models.CharField(
+        _("orders are shipped"),
+        max_length=20,
+        choices=ShipAt.choices,
+        default=ShipAt.CREATION,
+        help_text=_(
+            "When an order whose parcel Livra created at a carrier moves to shipped (and the customer "
+            "is told): as soon as the parcel exists, or once the carrier reports it picked up"
+        ),
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
         verbose_name=_("members"),

@@ -123,6 +123,7 @@ class StoreAdmin(StoreScopedAdmin, admin.ModelAdmin):
     def get_fieldsets(self, request, obj=None):
         settings_fields = ["name", "slug", "platform", "currency", "default_phone_region", "time_zone"]
         settings_fields += ["payment_link_url"]  # the failed-delivery rule offers it
+        settings_fields += ["ship_at"]  # carriers' dispatch reads it
         if obj is not None:
             settings_fields.append("created_at")
         webhook_fields = ["webhook_endpoints", "signing_secrets"] if obj is not None else []

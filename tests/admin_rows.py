@@ -9,13 +9,14 @@ from carriers.models import (
     CarrierAccount,
     CarrierCity,
     CityCorrection,
+    DispatchBatch,
     RemittanceLine,
     RemittanceStatement,
     Shipment,
     StatusMapping,
     TrackingEvent,
 )
-from carriers.services import tracking_updates_record
+from carriers.services import dispatch_batch_create, tracking_updates_record
 from carriers.services.remittance import remittance_statement_import
 from messaging.models import (
     ChannelProvider,
@@ -108,6 +109,8 @@ def store_with_rows(name: str, slug: str, **order_kwargs) -> StoreRows:
         Timer: Timer.objects.filter(order=order).first(),
         TeamAlert: TeamAlert.objects.create(order=order, text=f"Order {order.number} needs a look"),
         CarrierAccount: account,
+        # Asked, not run: a batch's page is its progress (no carrier is called here).
+        DispatchBatch: dispatch_batch_create(account, [shipped, order], None),
         Shipment: shipment,
         StatusMapping: StatusMapping.objects.create(
             carrier="sandbox", account=account, raw_code=f"at_hub_{slug}", state="in_transit"

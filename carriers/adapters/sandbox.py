@@ -37,6 +37,7 @@ from carriers.adapters import (
     State,
     TrackingUpdate,
     fold,
+    merge_pdfs,
     register,
 )
 from carriers.models import CarrierAccount, SandboxParcel, SandboxParcelEvent, SandboxWalkSettings
@@ -174,14 +175,20 @@ class SandboxCarrier:
                 self._record(entry, "CANCELLED", "Cancelled by the sender")
 
     def label_pdf(self, tracking_numbers: list[str]) -> bytes:
-        lines = ["Livra sandbox carrier"]
+        """A page per parcel, as label printers want them."""
+        pages = []
         for tracking_number in tracking_numbers:
             request = self._entry(tracking_number).request
-            lines += [
-                tracking_number,
-                f"{request.get('reference')} COD {request.get('cod_amount')} {request.get('currency')}",
-            ]
-        return minimal_pdf(lines)
+            lines = ["Livra sandbox carrier", tracking_number]
+            pages.append(
+                minimal_pdf(
+                    [
+                        *lines,
+                        f"{request.get('reference')} COD {request.get('cod_amount')} {request.get('currency')}",
+                    ]
+                )
+            )
+        return merge_pdfs(pages)
 
     # --- tracking --------------------------------------------------------------------------
     def record_event(

@@ -21,7 +21,7 @@ def register_sandbox_walk(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("carriers", "0005_remittance"),
+        ("carriers", "0006_dispatch"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 

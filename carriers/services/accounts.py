@@ -2,6 +2,7 @@
 
 import os
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
 from carriers.adapters import adapter_class, credentials_from_env
@@ -42,3 +43,11 @@ def carrier_account_adapter(account: CarrierAccount):
 
 def carrier_account_webhook_secret(account: CarrierAccount) -> str:
     return os.environ.get(account.webhook_secret_variable, "")
+
+
+def carrier_label(carrier: str) -> str:
+    """A carrier as people know it (the adapter's label, ``Sendit``); its name if unregistered."""
+    try:
+        return adapter_class(carrier).label
+    except ImproperlyConfigured:
+        return carrier

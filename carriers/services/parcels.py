@@ -39,11 +39,12 @@ def parcel_request_for(order: Order, account: CarrierAccount, *, city: str = "")
     )
 
 
-def shipment_create(order: Order, account: CarrierAccount, *, city: str = "") -> Shipment:
+def shipment_create(order: Order, account: CarrierAccount, *, city: str = "", batch=None) -> Shipment:
     """The order's parcel at ``account``'s carrier: created once, never sent twice.
 
     An order already created there answers its shipment; one whose create is unknown is
-    reconciled (looked up by our reference) instead of being sent again.
+    reconciled (looked up by our reference) instead of being sent again. ``batch``: the dispatch
+    batch a new shipment is created for.
     """
     with transaction.atomic():
         Order.objects.select_for_update().get(pk=order.pk)  # one create at a time per order
@@ -61,6 +62,7 @@ def shipment_create(order: Order, account: CarrierAccount, *, city: str = "") ->
                 cod_amount=order.cod_amount,
                 create_status=Shipment.CreateStatus.UNKNOWN,
                 source="carrier",
+                batch=batch,
             )
             fresh = True
         else:

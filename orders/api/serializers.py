@@ -197,6 +197,25 @@ class OrderTransitionInputSerializer(serializers.Serializer):
         required=False,
         help_text="The status you saw: if the order has moved on since, nothing happens (409)",
     )
+    carrier = serializers.CharField(
+        max_length=100, allow_blank=True, default="", help_text="`ship` only: who carries the parcel"
+    )
+    tracking_number = serializers.CharField(
+        max_length=100, allow_blank=True, default="", help_text="`ship` only: the parcel's tracking number"
+    )
+    tracking_url = serializers.URLField(
+        max_length=500,
+        allow_blank=True,
+        default="",
+        help_text="`ship` only: where the customer follows the parcel (sent in the shipped message)",
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs["name"] != "ship":
+            given = [name for name in ("carrier", "tracking_number", "tracking_url") if attrs[name]]
+            if given:
+                raise serializers.ValidationError({name: "Only for the `ship` transition." for name in given})
+        return attrs
 
 
 class ConsentRecordInputSerializer(serializers.Serializer):

@@ -33,7 +33,7 @@ from orders.errors import IllegalTransition, StaleOrderStatus, TransitionPermiss
 from orders.models import OrderEvent
 from orders.platforms import StoreAction
 from orders.selectors import order_available_transitions
-from orders.services import order_transition
+from orders.services import order_ship, order_transition
 from orders.services.ingest import store_actions_apply
 
 FIELD_ERRORS = OpenApiResponse(
@@ -155,7 +155,9 @@ class OrderDetailApi(ApiView, generics.RetrieveAPIView):
     summary="Apply a transition",
     description=(
         "Moves the order by transition name (`confirm`, `ship`, …), as you: you need the "
-        "transition's permission. Returns the timeline event it wrote."
+        "transition's permission. Returns the timeline event it wrote. `ship` may name the parcel "
+        "(`carrier`, `tracking_number`, `tracking_url`): it is recorded as the order's shipment in "
+        "the same transaction, and the customer's shipped message gives the carrier and the link."
     ),
     request=OrderTransitionInputSerializer,
     examples=[
@@ -167,7 +169,18 @@ class OrderDetailApi(ApiView, generics.RetrieveAPIView):
                 "reason": "Confirmed by phone",
                 "expected_status": "awaiting_confirmation",
             },
-        )
+        ),
+        OpenApiExample(
+            "Shipped with a tracking number",
+            request_only=True,
+            value={
+                "name": "ship",
+                "carrier": "Amana",
+                "tracking_number": "CX123456789MA",
+                "tracking_url": "https://tracking.example.ma/CX123456789MA",
+                "expected_status": "confirmed",
+            },
+        ),
     ],
     responses={
         200: OrderEventSerializer,
@@ -191,16 +204,20 @@ class OrderTransitionApi(ApiView):
         order = self.get_object()
         given = self.get_serializer(data=request.data)
         given.is_valid(raise_exception=True)
+        data = given.validated_data
+        common = {
+            "source": OrderEvent.Source.AGENT,
+            "actor": request.user,
+            "reason": data["reason"],
+            "payload": {"api_user_id": request.user.pk},
+            "expected_status": data.get("expected_status"),
+        }
         try:
-            event = order_transition(
-                order,
-                given.validated_data["name"],
-                source=OrderEvent.Source.AGENT,
-                actor=request.user,
-                reason=given.validated_data["reason"],
-                payload={"api_user_id": request.user.pk},
-                expected_status=given.validated_data.get("expected_status"),
-            )
+            if data["name"] == "ship":
+                parcel = {name: data[name] for name in ("carrier", "tracking_number", "tracking_url")}
+                event = order_ship(order, **parcel, **common)
+            else:
+                event = order_transition(order, data["name"], **common)
         except TransitionPermissionDenied as exc:
             raise PermissionDenied(str(exc)) from exc
         except (IllegalTransition, StaleOrderStatus) as exc:

@@ -39,13 +39,26 @@ def account(fake, monkeypatch):
 
 
 def parcels(fake, account, count: int, **fields) -> list[Shipment]:
-    """``count`` parcels at the fake and their shipments, due for a poll now."""
-    shipments = []
-    for number in range(count):
-        tracking = f"yal-P{number:05d}"
-        fake.parcels[tracking] = {"tracking": tracking}
-        fields.setdefault("next_poll_at", timezone.now() - timedelta(minutes=1))
-        shipments.append(ShipmentFactory(account=account, tracking_number=tracking, **fields))
+    """``count`` parcels at the fake and their shipments, due for a poll now (one order's parcels:
+    what is measured here is the sweep, and orders are slow to make)."""
+    fields.setdefault("next_poll_at", timezone.now() - timedelta(minutes=1))
+    first = ShipmentFactory(account=account, tracking_number="yal-P00000", **fields)
+    rest = Shipment.objects.bulk_create(
+        Shipment(
+            order=first.order,
+            account=account,
+            carrier=account.carrier,
+            tracking_number=f"yal-P{number:05d}",
+            cod_amount=first.cod_amount,
+            create_status=Shipment.CreateStatus.CREATED,
+            source="carrier",
+            **fields,
+        )
+        for number in range(1, count)
+    )
+    shipments = [first, *rest]
+    for shipment in shipments:
+        fake.parcels[shipment.tracking_number] = {"tracking": shipment.tracking_number}
     return shipments
 
 

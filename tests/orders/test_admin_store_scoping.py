@@ -14,6 +14,7 @@ from carriers.models import (
     CarrierAccount,
     CarrierCity,
     CityCorrection,
+    DispatchBatch,
     RemittanceLine,
     RemittanceStatement,
     Shipment,
@@ -88,6 +89,7 @@ SCOPED_MODELS = [
     CityCorrection,
     RemittanceStatement,
     RemittanceLine,
+    DispatchBatch,
 ]
 
 

@@ -48,6 +48,7 @@ def change_form_data(store, **overrides) -> dict:
         "currency": store.currency,
         "default_phone_region": store.default_phone_region,
         "time_zone": str(store.time_zone),
+        "ship_at": store.ship_at,
         "shop_domain": store.shop_domain,
         "cod_gateway_names": "\n".join(store.cod_gateway_names),
         "members": [user.pk for user in store.members.all()] if store.pk else [],
@@ -362,6 +363,17 @@ def test_members_cod_gateway_names_and_shop_domain_are_edited_on_the_store_page(
     assert list(store.members.all()) == [member]
     assert store.cod_gateway_names == ["Cash on Delivery (COD)", "paiement à la livraison"]
     assert store.shop_domain == "atlas-souk.myshopify.com"
+
+
+def test_when_orders_are_shipped_is_set_on_the_store_page(client):
+    store = StoreFactory()
+    store_admin(client)
+
+    response = client.post(change_url(store), change_form_data(store, ship_at="pickup"))
+
+    store.refresh_from_db()
+    assert response.status_code == 302
+    assert store.ship_at == Store.ShipAt.PICKUP
 
 
 def test_members_are_chosen_with_the_two_box_selector(client):
