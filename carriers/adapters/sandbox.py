@@ -179,14 +179,9 @@ class SandboxCarrier:
         pages = []
         for tracking_number in tracking_numbers:
             request = self._entry(tracking_number).request
-            lines = ["Livra sandbox carrier", tracking_number]
+            cod = f"COD {request.get('cod_amount')} {request.get('currency')}"
             pages.append(
-                minimal_pdf(
-                    [
-                        *lines,
-                        f"{request.get('reference')} COD {request.get('cod_amount')} {request.get('currency')}",
-                    ]
-                )
+                minimal_pdf(["Livra sandbox carrier", tracking_number, f"{request.get('reference')} {cod}"])
             )
         return merge_pdfs(pages)
 
