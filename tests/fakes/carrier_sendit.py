@@ -16,6 +16,7 @@ the status webhook as third-party code says Sendit does (hex HMAC-SHA256 of the 
         fake.fail_next(500)          # the next API call gets a 500
         fake.error_in_200_next("…")  # the next API call gets {"success": false} with HTTP 200
         fake.hang_next(0.5)          # the next API call is processed, then answered 0.5 s late
+        fake.answer_creates_after(0.1, 0.2)  # every create is processed, then answered 100–200 ms late
         fake.hourly_limit = 2        # the third call this hour gets a 429
 """
 
@@ -23,6 +24,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import random
 import re
 import secrets
 import threading
@@ -96,6 +98,7 @@ class FakeSendit(FakeServer):
         self._next: list[FakeResponse] = []
         self._state = threading.Lock()
         self._numbers = itertools.count(1)
+        self._create_latency: tuple[float, float] | None = None
 
     # --- setting up ------------------------------------------------------------------------------
     @property
@@ -123,6 +126,11 @@ class FakeSendit(FakeServer):
         """The next call is processed (a create does create) and answered ``seconds`` late."""
         with self._state:
             self._next.append(FakeResponse(0, b"", {}, delay=seconds))
+
+    def answer_creates_after(self, low: float, high: float) -> None:
+        """Every create is processed when it arrives (the parcel exists), then answered after a
+        delay drawn between ``low`` and ``high`` seconds: a client that dies meanwhile has created it."""
+        self._create_latency = (low, high)
 
     def expire_tokens(self) -> None:
         self.tokens.clear()
@@ -181,6 +189,8 @@ class FakeSendit(FakeServer):
         response = self._route(request)
         if planned is not None:
             response.delay = planned.delay
+        if self._create_latency and (request.method, request.path) == ("POST", "/api/v1/deliveries"):
+            response.delay = max(response.delay, random.uniform(*self._create_latency))
         return response
 
     def _rate_limited(self) -> FakeResponse | None:

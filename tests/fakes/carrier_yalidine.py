@@ -16,6 +16,7 @@ webhooks as the (UNVERIFIED) webhook doc says: hex HMAC-SHA256 of the raw body i
         fake.limits["minute"] = 2    # the third call this minute gets a 429
         fake.fail_next(500)          # the next call gets a 500
         fake.hang_next(0.5)          # the next call is processed, then answered 0.5 s late
+        fake.storm(seconds=1800, retry_after=300)  # for 30 min from the next call, 4 in 5 get a 429
 """
 
 import hashlib
@@ -144,6 +145,8 @@ class FakeYalidine(FakeServer):
         self._next: list[FakeResponse] = []
         self._state = threading.Lock()
         self._imports = itertools.count(230)
+        self.throttled: list[FakeRequest] = []  # the calls the storm answered with a 429
+        self._storm: dict | None = None
 
     # --- setting up ------------------------------------------------------------------------------
     @property
@@ -163,6 +166,13 @@ class FakeYalidine(FakeServer):
         """The next call is processed (a create does create) and answered ``seconds`` late."""
         with self._state:
             self._next.append(FakeResponse(0, b"", {}, delay=seconds))
+
+    def storm(self, seconds: float, retry_after: int, let_through: int = 5) -> None:
+        """For ``seconds`` from the next call on (by ``time.time()``, which a test may travel), every
+        call but one in ``let_through`` gets a 429 with ``Retry-After: retry_after`` and changes
+        nothing; the first call is refused. Then all is well."""
+        with self._state:
+            self._storm = {"seconds": seconds, "retry_after": retry_after, "every": let_through}
 
     def push_status(self, tracking: str, status: str, *, reason: str = "", at: str | None = None) -> dict:
         """Yalidine moves the parcel on: ``last_status`` and a history row."""
@@ -228,6 +238,9 @@ class FakeYalidine(FakeServer):
             or request.headers.get("X-API-TOKEN") != self.api_token
         ):
             return error(401, "Unauthorized: invalid X-API-ID or X-API-TOKEN")
+        stormed = self._stormed(request)
+        if stormed is not None:
+            return stormed
         quota = self._quota()
         if quota.status == 429:
             return quota
@@ -241,6 +254,24 @@ class FakeYalidine(FakeServer):
                 response.delay = planned.delay
         response.headers = {**quota.headers, **response.headers}  # a planned answer's headers win
         return response
+
+    def _stormed(self, request: FakeRequest) -> FakeResponse | None:
+        """The storm's 429 for this call, or None (no storm, over, or this call's turn to pass)."""
+        now = time.time()
+        with self._state:
+            storm = self._storm
+            if storm is None:
+                return None
+            storm.setdefault("until", now + storm["seconds"])
+            if now >= storm["until"]:
+                self._storm = None
+                return None
+            storm["calls"] = storm.get("calls", 0) + 1
+            if storm["calls"] % storm["every"] == 0:
+                return None
+            self.throttled.append(request)
+        headers = {"Retry-After": str(storm["retry_after"])}
+        return FakeResponse(429, {"error": {"code": 429, "message": "Too many requests"}}, headers)
 
     def _quota(self) -> FakeResponse:
         """Counts the call against every window; a 429 (counting nothing) when one is spent."""
