@@ -30,8 +30,9 @@ pytestmark = pytest.mark.django_db
 CONFIRMATION_AGENT, OPS_AGENT = "Confirmation agent", "Ops agent"
 REASON = "Customer called: never got the confirmation request"
 # Session, user, the order, user and group permissions, items, timeline, messages (with the message
-# each fell back from), their status histories, their fallbacks: none of them per message.
-ORDER_PAGE_QUERIES = 10
+# each fell back from), their status histories, their fallbacks, the store's carrier accounts (the
+# "Mark shipped" form suggests them): none of them per message.
+ORDER_PAGE_QUERIES = 11
 TIMEOUT = 10.0
 
 
