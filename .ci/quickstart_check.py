@@ -4,8 +4,10 @@ Clones the committed HEAD into a temporary directory and runs `./livra demo` the
 defaults (no DATABASE_URL, CELERY_BROKER_URL or LIVRA_ADMIN_PASSWORD) on a free port, never the
 default one. Once the banner is printed it logs in to the admin with the password read from the
 output, checks that the demo orders are listed, that the Celery worker sent the live order's
-confirmation request, and that a reply typed on the sandbox phone page reaches Livra (the worker
-posts it to LIVRA_PUBLIC_URL, which must follow PORT) and confirms the order. Then it sends
+confirmation request, that a reply typed on the sandbox phone page reaches Livra (the worker
+posts it to LIVRA_PUBLIC_URL, which must follow PORT) and confirms the order, and that the demo's
+parcels move: the sandbox carrier's walk (beat) posts their next step to Livra's carrier webhook
+and the worker moves their orders. Then it sends
 SIGTERM to the demo's process group and checks that every process it started exits in time.
 
 Standard library only. Exits non-zero with the reason and the tail of the demo's output.
@@ -42,6 +44,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BANNER_TIMEOUT = 360  # a fresh clone pip-installs everything first
 WORKER_TIMEOUT = 60
+PARCEL_TIMEOUT = 150  # the demo's parcels take a step a minute; beat walks them every 20 s
 STOP_TIMEOUT = 20
 MIN_ORDERS = 40
 REPLY_TEXT = "oui"  # the customer confirms on the sandbox phone
@@ -280,6 +283,36 @@ def wait_for_sent_messages(demo: Demo, since: str) -> str:
     raise CheckFailed(f"the worker did not send the messages due {WORKER_TIMEOUT} s after start: {counts}")
 
 
+COUNT_PARCEL_NEWS = """
+import json
+from django.utils.dateparse import parse_datetime
+from carriers.models import TrackingEvent
+from orders.models import OrderEvent
+since = parse_datetime("{since}")
+pushed = TrackingEvent.objects.filter(source="webhook", received_at__gte=since).count()
+moved = OrderEvent.objects.filter(source="carrier", created_at__gte=since).count()
+print("QUICKSTART_PARCELS", json.dumps({{"pushed": pushed, "moved": moved}}))
+"""
+
+
+def wait_for_moving_parcels(demo: Demo, since: str) -> str:
+    """The demo's parcels move by themselves: beat walks them at the sandbox carrier, which posts
+    to Livra's carrier webhook, and the worker applies the events to their orders."""
+    deadline, counts = time.monotonic() + PARCEL_TIMEOUT, {}
+    while time.monotonic() < deadline:
+        result = demo.manage("shell", "-v", "0", "-c", COUNT_PARCEL_NEWS.format(since=since))
+        found = re.search(r"^QUICKSTART_PARCELS (.*)$", result.stdout, re.MULTILINE)
+        if found is None:
+            raise CheckFailed(f"could not count carrier events:\n{result.stdout}{result.stderr}")
+        counts = json.loads(found.group(1))
+        if counts["pushed"] and counts["moved"]:
+            return (
+                f"{counts['pushed']} carrier event(s) pushed to the webhook, {counts['moved']} order move(s)"
+            )
+        time.sleep(5)
+    raise CheckFailed(f"the demo's parcels did not move within {PARCEL_TIMEOUT} s: {counts}")
+
+
 def reply_on_the_sandbox_phone(browser: Browser) -> str:
     """Answer the live order's confirmation request as its customer, on the phone page, and wait
     for Livra to have the reply and the order to be confirmed."""
@@ -409,6 +442,7 @@ def run(source: Path | None, echo: bool, keep: bool) -> None:
                 raise CheckFailed(f"no {needed!r} in the demo's output: did the worker and beat start?")
         log(f"the worker sends messages: {wait_for_sent_messages(demo, started_at)}")
         log(f"the sandbox phone answers: {reply_on_the_sandbox_phone(browser)}")
+        log(f"the demo's parcels move: {wait_for_moving_parcels(demo, started_at)}")
 
         log(f"all processes exited {stop_and_check_exit(demo):.1f} s after SIGTERM")
         log(f"OK in {time.monotonic() - began:.0f} s")
