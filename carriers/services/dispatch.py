@@ -12,6 +12,7 @@ carrier's picked-up event does (tracking).
 """
 
 import logging
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -34,6 +35,8 @@ CREATED, FAILED, SKIPPED, UNKNOWN = "created", "failed", "skipped", "unknown"
 FINAL_OUTCOMES = {CREATED, FAILED, SKIPPED}
 # Why an order was not sent (codes: the page says them in the reader's language).
 SKIP_STATUS, SKIP_STORE, SKIP_HAS_PARCEL = "status", "store", "has_parcel"
+# A batch still queued this long after its action committed lost its task: the sweep sends it again.
+LOST_PUBLISH_GRACE = timedelta(minutes=2)
 LIVE_CREATES = (Shipment.CreateStatus.CREATED, Shipment.CreateStatus.UNKNOWN)
 
 
@@ -92,6 +95,26 @@ def dispatch_batch_run(batch_id: int) -> DispatchBatch:
         batch.skipped_count,
     )
     return batch
+
+
+def dispatch_batches_sweep(now: datetime | None = None) -> int:
+    """Publish again the batches still queued a while after they were made: their task was lost
+    (the broker down when the action committed). Runs with celery-beat, every minute; a batch
+    whose worker died mid-run is redelivered by the broker (late acknowledgement) instead.
+    Returns how many it published."""
+    from carriers.tasks import dispatch_batch_run_task
+    from config.celery import task_publish
+
+    cutoff = (now or timezone.now()) - LOST_PUBLISH_GRACE
+    lost = list(
+        DispatchBatch.objects.filter(status=DispatchBatch.Status.QUEUED, created_at__lt=cutoff).values_list(
+            "pk", flat=True
+        )
+    )
+    for batch_id in lost:
+        logger.warning("dispatch batch still queued, published again batch_id=%s", batch_id)
+        task_publish(dispatch_batch_run_task, batch_id)
+    return len(lost)
 
 
 def dispatch_batch_shipments(batch: DispatchBatch) -> list[Shipment]:
