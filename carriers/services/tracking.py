@@ -20,6 +20,7 @@ from carriers.models import CarrierAccount, Shipment, TrackingEvent, TrackingRea
 from carriers.services.mappings import status_mapping_for, status_mappings_for
 from carriers.signals import parcel_news
 from orders.errors import IllegalTransition
+from orders.insert_once import insert_once
 from orders.models import Order, OrderEvent
 from orders.services import order_transition
 from orders.transitions import TRANSITIONS, OrderStatus
@@ -140,27 +141,26 @@ def tracking_updates_record(
         known.add(key)  # the same report twice in one batch
         occurred_at = update.occurred_at or now
         mapping = mappings.get(fold(update.raw_code))
+        event = TrackingEvent(
+            carrier=account.carrier,
+            dedup_key=key,
+            shipment=shipment,
+            raw_code=update.raw_code[:200],
+            raw_code_folded=fold(update.raw_code)[:200],
+            raw_text=update.raw_text,
+            occurred_at=occurred_at,
+            source=source,
+            location=update.location[:200],
+            state=mapping.state if mapping else "",
+            reason=mapping.reason if mapping else "",
+            mapped=mapping is not None,
+            raw=update.raw,
+        )
         # The event row and its effect on the order commit together: a crash leaves neither.
         with transaction.atomic():
-            event, created = TrackingEvent.objects.get_or_create(
-                carrier=account.carrier,
-                dedup_key=key,
-                defaults={
-                    "shipment": shipment,
-                    "raw_code": update.raw_code[:200],
-                    "raw_code_folded": fold(update.raw_code)[:200],
-                    "raw_text": update.raw_text,
-                    "occurred_at": occurred_at,
-                    "source": source,
-                    "location": update.location[:200],
-                    "state": mapping.state if mapping else "",
-                    "reason": mapping.reason if mapping else "",
-                    "mapped": mapping is not None,
-                    "raw": update.raw,
-                },
-            )
+            created = insert_once(event, ("carrier", "dedup_key"))
             if created and event.mapped:
-                event = tracking_event_apply(event.pk)
+                event = _event_apply(event)
         if not created:
             duplicates += 1  # another process kept it between our look and our insert
             continue
@@ -205,6 +205,14 @@ def tracking_event_apply(event_id: int, *, remap: bool = False) -> TrackingEvent
     """
     with transaction.atomic():
         event = TrackingEvent.objects.select_related("shipment").get(pk=event_id)
+        return _event_apply(event, remap=remap)
+
+
+def _event_apply(event: TrackingEvent, *, remap: bool = False) -> TrackingEvent:
+    """``tracking_event_apply`` of an event already read (or just written by this transaction)."""
+    # No savepoint of its own: its callers' transaction (tracking_updates_record's per report,
+    # tracking_event_apply's) is undone whole on an error, and nothing between them catches.
+    with transaction.atomic(savepoint=False):
         order = Order.objects.select_for_update().get(pk=event.shipment.order_id)
         shipment = Shipment.objects.select_for_update().get(pk=event.shipment_id)
         if remap and not event.mapped:

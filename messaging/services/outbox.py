@@ -9,7 +9,7 @@ import random
 from datetime import datetime, timedelta
 
 from django.conf import settings as django_settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -36,7 +36,7 @@ from messaging.services.rendering import RenderError, render_text
 from messaging.services.routing import (
     NO_PROVIDER,
     channel_provider_for,
-    channels_without_provider,
+    channel_providers_for,
     contact_point,
     messaging_settings_for,
     no_provider_note,
@@ -45,6 +45,7 @@ from messaging.services.routing import (
 )
 from messaging.services.wakeup import outbox_wake_on_commit
 from messaging.signals import notification_exhausted
+from orders.insert_once import insert_once
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ MAX_ATTEMPTS = 6
 BACKOFF_CAP_SECONDS = 3600
 SENDING_LEASE = timedelta(seconds=120)
 LOST_KICK_GRACE = timedelta(seconds=60)
+UNREAD = object()  # message_create's provider when the caller has not read it
 
 # Provider error kind → the message status it ends in (all but retryable/unknown end the channel).
 FINAL_STATUS_FOR = {
@@ -81,44 +83,52 @@ def notification_create(
     if only_channel is not None:
         channels = [channel for channel in channels if channel == only_channel]
     # A channel the store chose no provider for is not tried: nothing would carry the message.
-    without_provider = channels_without_provider(order.store, channels)
-    channels = [channel for channel in channels if channel not in without_provider]
+    providers = channel_providers_for(order.store, channels)
+    without_provider = [channel for channel in channels if channel not in providers]
+    channels = [channel for channel in channels if channel in providers]
     if channels:
         status = Notification.Status.PENDING
     else:
         status = Notification.Status.NO_PROVIDER if without_provider else Notification.Status.NO_CHANNEL
-    try:
-        # A savepoint: a concurrent twin that committed first must not break the caller's transaction.
-        with transaction.atomic():
-            notification = Notification.objects.create(
-                order=order,
-                customer=customer,
-                event=event,
-                purpose=purpose,
-                urgent=event in URGENT_EVENTS,
-                channels=channels,
-                idempotency_key=key,
-                status=status,
-                routing_note=no_provider_note(without_provider),
-            )
-    except IntegrityError:
+    notification = Notification(
+        order=order,
+        customer=customer,
+        event=event,
+        purpose=purpose,
+        urgent=event in URGENT_EVENTS,
+        channels=channels,
+        idempotency_key=key,
+        status=status,
+        routing_note=no_provider_note(without_provider),
+    )
+    # ON CONFLICT, no savepoint: a concurrent twin that committed first must not break the
+    # caller's transaction.
+    if not insert_once(notification, ("idempotency_key",)):
         return Notification.objects.get(idempotency_key=key)
     if channels:
-        message_create(notification, channels[0], settings=settings)
+        message_create(notification, channels[0], settings=settings, provider=providers[channels[0]])
     else:
         logger.info("notification not routed notification_id=%s status=%s", notification.pk, status)
     return notification
 
 
 def message_create(
-    notification: Notification, channel: str, *, fallback_from=None, reason: str = "", settings=None
+    notification: Notification,
+    channel: str,
+    *,
+    fallback_from=None,
+    reason: str = "",
+    settings=None,
+    provider=UNREAD,
 ) -> Message:
     """Queue ``notification`` on ``channel`` and kick the send after commit (or at quiet hours' end).
 
-    ``settings``: the store's MessagingSettings when the caller has them already.
+    ``settings``: the store's MessagingSettings when the caller has them already; ``provider``:
+    the store's enabled provider for ``channel`` (None: it has none) when the caller has read it.
     """
     order = notification.order
-    provider = channel_provider_for(order.store, channel)
+    if provider is UNREAD:
+        provider = channel_provider_for(order.store, channel)
     now = timezone.now()
     if not notification.urgent and settings is None:
         settings = messaging_settings_for(order.store)

@@ -58,14 +58,10 @@ def channel_provider_for(store, channel: str) -> ChannelProvider | None:
     return ChannelProvider.objects.filter(store=store, channel=channel, enabled=True).first()
 
 
-def channels_without_provider(store, channels) -> list[str]:
-    """Those of ``channels`` the store has no enabled provider for, in their order."""
-    provided = set(
-        ChannelProvider.objects.filter(store=store, channel__in=channels, enabled=True).values_list(
-            "channel", flat=True
-        )
-    )
-    return [channel for channel in channels if channel not in provided]
+def channel_providers_for(store, channels) -> dict[str, ChannelProvider]:
+    """The store's enabled provider for each of ``channels`` that has one (one per channel)."""
+    providers = ChannelProvider.objects.filter(store=store, channel__in=channels, enabled=True)
+    return {provider.channel: provider for provider in providers}
 
 
 def no_provider_note(channels) -> str:

@@ -76,7 +76,13 @@ def order_transition(
     order_id = order.pk if isinstance(order, Order) else order
     try:
         with transaction.atomic():
-            locked = Order.objects.select_for_update().get(pk=order_id)
+            # The store and the customer come with the row (only the order's row is locked): the
+            # status entry's rules and the customer's messages read them.
+            locked = (
+                Order.objects.select_for_update(of=("self",))
+                .select_related("store", "customer")
+                .get(pk=order_id)
+            )
             if idempotency_key is not None:
                 first = OrderEvent.objects.filter(order=locked, idempotency_key=idempotency_key).first()
                 if first is not None:
