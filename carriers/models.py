@@ -63,6 +63,15 @@ class CarrierAccount(models.Model):
         blank=True,
         help_text=_("Sent with every parcel unless the order says otherwise"),
     )
+    tracking_url_template = models.CharField(
+        _("tracking page"),
+        max_length=300,
+        blank=True,
+        help_text=_(
+            "The customer's tracking link, with {number} for the tracking number; empty: the carrier's "
+            "public tracking page where Livra knows one"
+        ),
+    )
     enabled = models.BooleanField(_("enabled"), default=True)
     remittance_columns = models.JSONField(
         _("remittance statement columns"),

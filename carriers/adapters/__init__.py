@@ -139,7 +139,8 @@ class CarrierAdapter(Protocol):
     # ``track_requests_per_batch`` (1): requests one ``track`` call makes (Sendit: one per parcel);
     # ``burst_per_second`` (none): a short-window limit that spaces a sweep's requests (Yalidine 5/s);
     # ``webhook_path`` (the name): the URL segment; ``webhook_accepts_get`` (False);
-    # ``webhook_is_trigger`` (False): the push's proof is weak, poll the parcels it names again.
+    # ``webhook_is_trigger`` (False): the push's proof is weak, poll the parcels it names again;
+    # ``tracking_url_template`` (none): the customer's public tracking page, ``{number}`` in it.
 
     def create_parcel(self, parcel: ParcelRequest) -> ParcelCreated: ...
 

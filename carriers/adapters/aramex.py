@@ -185,6 +185,8 @@ class AramexAdapter:
     track_batch_size: ClassVar[int] = 50
     requests_per_second: ClassVar[float] = 1.0
     supports_webhooks: ClassVar[bool] = True
+    # The public tracking page customers are sent to (UNVERIFIED: as the carrier's site shows it).
+    tracking_url_template: ClassVar[str] = "https://www.aramex.com/track/results?ShipmentNumber={number}"
     credential_names: ClassVar[tuple[str, ...]] = (
         "USERNAME",
         "PASSWORD",

@@ -145,6 +145,8 @@ class DelhiveryAdapter:
     track_batch_size: ClassVar[int] = 50
     requests_per_second: ClassVar[float] = 2.0
     supports_webhooks: ClassVar[bool] = True
+    # The public tracking page customers are sent to (UNVERIFIED: as the carrier's site shows it).
+    tracking_url_template: ClassVar[str] = "https://www.delhivery.com/track/package/{number}"
     credential_names: ClassVar[tuple[str, ...]] = ("API_TOKEN",)
     default_status_map: ClassVar[dict[str, tuple[State, Reason]]] = {
         fold(code): value for code, value in _DEFAULT_STATUSES.items()

@@ -114,6 +114,8 @@ class SandboxCarrier:
     track_batch_size: ClassVar[int] = 100
     requests_per_second: ClassVar[float] = 100.0
     supports_webhooks: ClassVar[bool] = True
+    # No public page: a reserved example domain, as the demo's other carriers use.
+    tracking_url_template: ClassVar[str] = "https://tracking.example.com/sandbox/{number}"
     credential_names: ClassVar[tuple[str, ...]] = ()
     binds_account: ClassVar[bool] = True  # carrier_account_adapter passes ``account``
     default_status_map: ClassVar[dict[str, tuple[State, Reason]]] = {

@@ -142,6 +142,8 @@ class ShiprocketAdapter:
     track_batch_size: ClassVar[int] = 1
     requests_per_second: ClassVar[float] = 2.0
     supports_webhooks: ClassVar[bool] = True
+    # The public tracking page customers are sent to (UNVERIFIED: as the carrier's site shows it).
+    tracking_url_template: ClassVar[str] = "https://shiprocket.co/tracking/{number}"
     # Shiprocket refuses webhook URLs containing "shiprocket", "sr" or "kr" (reference §3).
     webhook_path: ClassVar[str] = "in-courier"
     # A static token, no signature: the push is a trigger, the parcel is polled again.

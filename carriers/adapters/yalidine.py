@@ -236,6 +236,8 @@ class YalidineAdapter:
     track_batch_size: ClassVar[int] = 50  # tracking numbers per histories call
     requests_per_second: ClassVar[float] = 1000 / 3600  # the hourly quota; 5/s and 50/min are bursts
     supports_webhooks: ClassVar[bool] = True
+    # The public tracking page customers are sent to (UNVERIFIED: as the carrier's site shows it).
+    tracking_url_template: ClassVar[str] = "https://yalidine.com/suivre-un-colis/?tracking={number}"
     burst_per_second: ClassVar[float] = 5.0  # and 50/min: the hourly pace keeps under both
     credential_names: ClassVar[tuple[str, ...]] = ("API_ID", "API_TOKEN")
     default_status_map: ClassVar[dict[str, tuple[State, Reason]]] = _status_table()

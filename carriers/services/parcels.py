@@ -7,11 +7,19 @@ parcel up by our reference (``carrier_reference``) instead of sending it again.
 """
 
 import logging
+from urllib.parse import quote
 
 from django.db import transaction
 from django.utils import timezone
 
-from carriers.adapters import CarrierError, ErrorKind, ParcelRequest, TrackingUpdate, merge_pdfs
+from carriers.adapters import (
+    CarrierError,
+    ErrorKind,
+    ParcelRequest,
+    TrackingUpdate,
+    adapter_class,
+    merge_pdfs,
+)
 from carriers.models import CarrierAccount, Shipment, TrackingEvent
 from carriers.services.accounts import carrier_account_adapter
 from carriers.services.polling import regular_interval
@@ -141,12 +149,24 @@ def shipments_track(account: CarrierAccount, shipments: list[Shipment]) -> Recor
     return tracking_updates_record(account, updates, TrackingEvent.Source.POLL)
 
 
+def shipment_tracking_url(account: CarrierAccount, tracking_number: str) -> str:
+    """The customer's tracking link for a parcel: the account's page, else the carrier's public one
+    (``tracking_url_template`` on the adapter), else none (the shipped message then says less)."""
+    template = account.tracking_url_template or getattr(
+        adapter_class(account.carrier), "tracking_url_template", ""
+    )
+    if not template or "{number}" not in template:
+        return ""
+    return template.replace("{number}", quote(tracking_number, safe=""))[:500]
+
+
 def _shipment_created(shipment: Shipment, created) -> Shipment:
     fields = {
         "create_status": Shipment.CreateStatus.CREATED,
         "create_error": "",
         "tracking_number": created.tracking_number,
         "label_url": created.label_url,
+        "tracking_url": shipment_tracking_url(shipment.account, created.tracking_number),
         # From now on the poll sweep asks about it (at a carrier that pushes: as a safety net).
         "next_poll_at": timezone.now() + regular_interval(shipment.carrier),
     }

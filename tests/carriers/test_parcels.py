@@ -17,6 +17,7 @@ from carriers.services import (
     shipments_label_pdf,
     shipments_track,
 )
+from carriers.services.parcels import shipment_tracking_url
 from orders.transitions import OrderStatus
 from tests.factories import CarrierAccountFactory, order_in_status
 
@@ -56,6 +57,29 @@ def test_a_created_parcel_gives_the_shipment_its_tracking_number_fee_and_cod_amo
     assert shipment.tracking_number.startswith("SBX")
     assert (shipment.fee, shipment.cod_amount) == (Decimal("25.00"), Decimal("249.00"))
     assert shipment.carrier_reference == order.number
+
+
+def test_a_created_parcel_gets_the_carriers_tracking_page_for_the_customer(order, account):
+    shipment = shipment_create(order, account)
+
+    shipment.refresh_from_db()
+    assert shipment.tracking_url == f"https://tracking.example.com/sandbox/{shipment.tracking_number}"
+
+
+def test_an_accounts_own_tracking_page_wins_over_the_carriers(order, account):
+    account.tracking_url_template = "https://suivi.atlas-souk.ma/colis/{number}"
+    account.save()
+
+    shipment = shipment_create(order, account)
+
+    shipment.refresh_from_db()
+    assert shipment.tracking_url == f"https://suivi.atlas-souk.ma/colis/{shipment.tracking_number}"
+
+
+def test_a_carrier_without_a_known_tracking_page_gives_no_link(account):
+    account.carrier = "sendit"
+
+    assert shipment_tracking_url(account, "SDT123") == ""
 
 
 def test_a_created_parcel_is_due_for_the_poll_sweeps_safety_net(order, account):
