@@ -26,7 +26,7 @@ from carriers.services.dispatch import (
 )
 from carriers.tasks import dispatch_batch_run_task
 from config.celery import task_publish
-from orders.admin import admin_datetime
+from orders.admin import ReadOnlyAdminMixin, admin_datetime
 from orders.admin_scoping import StoreScopedAdmin, scope_to_stores
 from orders.models import Order
 from orders.transitions import OrderStatus
@@ -90,8 +90,9 @@ _order_admin.action_providers = [*_order_admin.action_providers, dispatch_action
 
 
 @admin.register(DispatchBatch)
-class DispatchBatchAdmin(StoreScopedAdmin, admin.ModelAdmin):
-    """The batches of parcels created from the order list: each one's page is its progress."""
+class DispatchBatchAdmin(StoreScopedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The batches of parcels created from the order list (never added, changed or deleted here):
+    each one's page is its progress."""
 
     store_lookups = ("account__store",)
     list_display = [
@@ -107,15 +108,6 @@ class DispatchBatchAdmin(StoreScopedAdmin, admin.ModelAdmin):
     ]
     list_filter = ["status", "account"]
     list_select_related = ["account", "created_by"]
-
-    def has_add_permission(self, request):
-        return False  # made from the order list's action
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         return [

@@ -15,7 +15,8 @@ from django.views.decorators.csrf import csrf_exempt
 
 from carriers.adapters import adapter_for_webhook_path
 from carriers.models import CarrierAccount
-from carriers.services.webhooks import QUERY_STRING, carrier_webhook_adapter, carrier_webhook_receive
+from carriers.services.accounts import carrier_account_adapter
+from carriers.services.webhooks import QUERY_STRING, carrier_webhook_receive
 from orders.webhooks import body_within_limit
 
 logger = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ def carrier_webhook(request, carrier_path: str, account_id: int):
         return JsonResponse({"detail": "Payload too large."}, status=413)
     headers = dict(request.headers)
     headers[QUERY_STRING] = request.META.get("QUERY_STRING", "")
-    if not carrier_webhook_adapter(account).verify_webhook(headers, body):
+    if not carrier_account_adapter(account, for_webhooks=True).verify_webhook(headers, body):
         # Nothing of the payload in the log: it is unauthenticated and may carry personal data.
         logger.warning(
             "carrier webhook refused: bad or missing signature carrier=%s account=%s bytes=%s",

@@ -26,10 +26,17 @@ def carrier_account_env_status(account: CarrierAccount) -> dict[str, bool]:
     return {name: bool(os.environ.get(name)) for name in names}
 
 
-def carrier_account_adapter(account: CarrierAccount):
-    """The account's adapter, built with its credentials read from the environment now."""
+def carrier_account_adapter(account: CarrierAccount, *, for_webhooks: bool = False):
+    """The account's adapter, built with its credentials read from the environment now.
+
+    ``for_webhooks``: to verify and read the carrier's pushes only, which need the webhook secret
+    and no API credential (a push is accepted even where the API keys are not set here).
+    """
     cls = adapter_class(account.carrier)
-    credentials = credentials_from_env(account.env_prefix, cls.credential_names)
+    if for_webhooks:
+        credentials = dict.fromkeys(cls.credential_names, "")
+    else:
+        credentials = credentials_from_env(account.env_prefix, cls.credential_names)
     # A real carrier knows the account by its credentials; the sandbox, which keeps parcels in
     # Livra's own database, is told which account they belong to.
     bound = {"account": account} if getattr(cls, "binds_account", False) else {}

@@ -77,6 +77,13 @@ def shipments_poll_reschedule(carrier: str, shipment_ids, now: datetime, **also)
     )
 
 
+def shipments_poll_now(account: CarrierAccount, tracking_numbers: set[str], now: datetime) -> None:
+    """Make these parcels due at the next sweep (a push whose proof is weak names them)."""
+    Shipment.objects.filter(
+        account=account, tracking_number__in=tracking_numbers, next_poll_at__isnull=False
+    ).update(next_poll_at=now)
+
+
 @dataclass
 class AccountPoll:
     account_id: int

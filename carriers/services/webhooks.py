@@ -14,10 +14,10 @@ from urllib.parse import parse_qsl, urlencode
 
 from django.utils import timezone
 
-from carriers.adapters import CarrierError, adapter_class
-from carriers.models import CarrierAccount, Shipment, TrackingEvent
-from carriers.services.accounts import carrier_account_webhook_secret
-from carriers.services.polling import shipments_poll_reschedule
+from carriers.adapters import CarrierError
+from carriers.models import CarrierAccount, TrackingEvent
+from carriers.services.accounts import carrier_account_adapter, carrier_account_webhook_secret
+from carriers.services.polling import shipments_poll_now, shipments_poll_reschedule
 from carriers.services.tracking import tracking_updates_record
 from orders.models import Order, StoreDelivery
 from orders.services.inbox import store_delivery_receive
@@ -29,13 +29,6 @@ CARRIER_PLATFORM = "carrier"
 QUERY_STRING = "QUERY_STRING"
 # Never kept, whatever the carrier: they authenticate, they do not describe the event.
 SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie"}
-
-
-def carrier_webhook_adapter(account: CarrierAccount):
-    """The account's adapter for webhooks only: the webhook secret, no API credentials needed."""
-    cls = adapter_class(account.carrier)
-    blank = dict.fromkeys(cls.credential_names, "")
-    return cls(blank, webhook_secret=carrier_account_webhook_secret(account))
 
 
 def carrier_webhook_receive(account: CarrierAccount, headers: dict, body: bytes) -> tuple[int, bool]:
@@ -65,7 +58,7 @@ def carrier_delivery_apply(delivery: StoreDelivery) -> IngestOutcome:
     if account is None or account.carrier != carrier:
         outcome.flag(f"no {carrier} account {account_id} any more: kept, not applied")
         return outcome
-    adapter = carrier_webhook_adapter(account)
+    adapter = carrier_account_adapter(account, for_webhooks=True)
     try:
         updates = adapter.parse_webhook(dict(delivery.headers), bytes(delivery.body))
     except CarrierError as error:
@@ -79,7 +72,7 @@ def carrier_delivery_apply(delivery: StoreDelivery) -> IngestOutcome:
     shipment_ids = {event.shipment_id for event in result.recorded}
     if getattr(adapter, "webhook_is_trigger", False):
         # Weak proof (a token, no signature): the news is kept, and the carrier is asked again.
-        shipments_poll_reschedule_now(account, {update.tracking_number for update in updates}, now)
+        shipments_poll_now(account, {update.tracking_number for update in updates}, now)
     elif shipment_ids:
         shipments_poll_reschedule(account.carrier, shipment_ids, now)
     outcome.applied = [f"{event.raw_code} → {event.state or 'unmapped'}" for event in result.recorded]
@@ -95,12 +88,6 @@ def carrier_delivery_apply(delivery: StoreDelivery) -> IngestOutcome:
     if len(order_ids) == 1:
         outcome.order = Order.objects.get(pk=order_ids.pop())
     return outcome
-
-
-def shipments_poll_reschedule_now(account: CarrierAccount, tracking_numbers: set[str], now) -> None:
-    Shipment.objects.filter(
-        account=account, tracking_number__in=tracking_numbers, next_poll_at__isnull=False
-    ).update(next_poll_at=now)
 
 
 def _headers_without_secrets(headers: dict, secret: str) -> dict:
