@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from carriers.models import CarrierAccount, Shipment
 from carriers.services import carrier_account_create
-from messaging.models import ChannelProvider
+from messaging.models import ChannelProvider, MessagingSettings
 from messaging.services.routing import channel_providers_choose_sandbox
 from orders.models import Customer, Order, OrderEvent, OrderItem, Store
 from orders.services import order_transition
@@ -39,6 +39,15 @@ class StoreFactory(factory.django.DjangoModelFactory):
         about providers passes ``providers=False`` and chooses its own."""
         if create and extracted is not False:
             channel_providers_choose_sandbox(self)
+
+
+def messaging_at_any_hour(store) -> MessagingSettings:
+    """``store`` sends whatever the hour: no quiet hours. For tests that watch messages go out
+    while the clock is real (a worker, a live server), which would otherwise fail in the evening."""
+    settings, _ = MessagingSettings.objects.update_or_create(
+        store=store, defaults={"quiet_hours_start": None, "quiet_hours_end": None}
+    )
+    return settings
 
 
 def channel_provider_set(*, store, channel, **fields) -> ChannelProvider:
@@ -157,7 +166,11 @@ class CarrierAccountFactory(factory.django.DjangoModelFactory):
 
     @classmethod
     def _create(cls, model_class, *args, **kwargs):
-        return carrier_account_create(**kwargs)
+        account = carrier_account_create(**kwargs)
+        # Carrier tests watch the customer told as parcels move, at any hour of the real clock;
+        # quiet hours are messaging's tests' business.
+        messaging_at_any_hour(account.store)
+        return account
 
 
 class ShipmentFactory(factory.django.DjangoModelFactory):

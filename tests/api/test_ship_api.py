@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from carriers.models import Shipment
 from messaging.models import Message
-from tests.factories import order_in_status
+from tests.factories import messaging_at_any_hour, order_in_status
 
 pytestmark = pytest.mark.django_db
 
@@ -34,6 +34,7 @@ def test_ship_with_a_parcel_records_the_shipment_and_puts_it_in_the_event(api_cl
 def test_the_customers_shipped_message_gives_the_tracking_link(
     api_client, store, django_capture_on_commit_callbacks
 ):
+    messaging_at_any_hour(store)  # sent now, not at the end of quiet hours, whatever the clock says
     order = order_in_status("confirmed", store=store)
 
     with django_capture_on_commit_callbacks(execute=True):
