@@ -17,7 +17,7 @@ from messaging.models import Message, MessageTemplate, Notification
 from orders.models import OrderEvent
 from orders.services import order_transition
 from tests.celery_worker import WorkerProcess, broker_client, forget_queue, publish_for_real_to, wait_for
-from tests.factories import OrderFactory, UserFactory, channel_provider_set
+from tests.factories import OrderFactory, UserFactory, channel_provider_set, messaging_at_any_hour
 from tests.fakes.twilio import FakeTwilio
 from tests.fakes.whatsapp_cloud import WhatsAppCloudFake
 
@@ -130,6 +130,7 @@ def test_a_customer_who_taps_confirm_then_cancel_gets_the_late_answer_and_its_bu
     whatsapp, twilio = fakes
     order = OrderFactory(customer__phone_raw="0612345679")
     configure_store(order, whatsapp)
+    messaging_at_any_hour(order.store)  # the worker's clock is real: no quiet hours in the evening
     phone, inbound_url = (
         order.customer.phone,
         reverse("messaging:provider-inbound", args=["whatsapp_cloud", order.store.slug]),

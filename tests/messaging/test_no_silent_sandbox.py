@@ -11,7 +11,7 @@ from messaging.models import ChannelProvider, Message, MessagingSettings, Notifi
 from messaging.services.dispatch import outbox_drain
 from messaging.services.outbox import notification_create
 from messaging.services.resend import ResendRefused, message_resend
-from tests.factories import OrderFactory, StoreFactory, UserFactory, grant
+from tests.factories import OrderFactory, StoreFactory, UserFactory, grant, messaging_at_any_hour
 
 pytestmark = pytest.mark.django_db
 
@@ -50,6 +50,7 @@ def test_the_check_counts_a_disabled_provider_as_none_and_ignores_unused_channel
 # --- sending --------------------------------------------------------------------------------
 def test_the_chosen_sandbox_still_sends():
     order = OrderFactory()
+    messaging_at_any_hour(order.store)  # sent now, whatever the hour of the real clock
     notification_create(order, event="order_confirmed", key="k1")
 
     outbox_drain()
@@ -60,6 +61,7 @@ def test_the_chosen_sandbox_still_sends():
 
 def test_a_provider_disabled_while_the_message_waited_fails_it_and_the_next_channel_is_tried():
     order = OrderFactory()
+    messaging_at_any_hour(order.store)  # sent now, whatever the hour of the real clock
     notification = notification_create(order, event="order_confirmed", key="k1")
     ChannelProvider.objects.filter(store=order.store, channel="whatsapp").update(enabled=False)
 
