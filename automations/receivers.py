@@ -21,15 +21,15 @@ from django.dispatch import receiver
 from automations.models import Rule, Trigger
 from automations.services.defaults import default_rules_create
 from automations.services.engine import (
-    entry_rules_run,
+    entry_rules_run_many,
     rules_run,
     rules_run_for_event,
-    status_entry_rules,
-    timers_for_status_entry,
+    status_entry_rules_for,
+    timers_for_status_entries,
     timers_restart_shipment_stale,
     timers_restart_shipment_stale_for,
 )
-from automations.services.queue import queue_entry_close_settled
+from automations.services.queue import queue_entries_close_settled
 from carriers.signals import parcel_news
 from config.celery import task_publish
 from messaging.signals import customer_replied, notification_exhausted
@@ -45,28 +45,41 @@ _chain = threading.local()
 
 
 @receiver(status_entered, sender=Order, dispatch_uid="automations.on_status_entered")
-def on_status_entered(sender, order, event, **kwargs):
-    queue_entry_close_settled(order, event)
-    rules = status_entry_rules(order)
-    timers_for_status_entry(order, rules)
-    entry = [rule for rule in rules if rule.trigger == Trigger.ENTERED_STATUS]
-    if not entry:
+def on_status_entered(sender, entries, **kwargs):
+    """One order's status entry, or a batch of them (``order_transitions_apply``): the batch's
+    queue entries, rules and timers are read and written together, a few statements for all."""
+    orders = [order for order, _ in entries]
+    queue_entries_close_settled(entries)
+    rules_of = status_entry_rules_for(orders)
+    timers_for_status_entries(orders, rules_of)
+    entering = [
+        (order, entry)
+        for order in orders
+        if (entry := [rule for rule in rules_of[order.pk] if rule.trigger == Trigger.ENTERED_STATUS])
+    ]
+    if not entering:
         return
     depth = getattr(_chain, "depth", 0)
     if depth >= MAX_RULE_CHAIN:
-        logger.warning("entry rules not run: %s status changes in a row order_id=%s", depth, order.pk)
-        OrderEvent.objects.create(
-            order=order,
-            type="automation_stopped",
-            source=OrderEvent.Source.AUTOMATION,
-            reason=f"the store's rules moved this order {depth} times in a row: its {order.status} rules "
-            "were not run (do some rules undo each other?)",
+        logger.warning(
+            "entry rules not run: %s status changes in a row order_ids=%s",
+            depth,
+            [order.pk for order in orders],
+        )
+        OrderEvent.objects.bulk_create(
+            OrderEvent(
+                order=order,
+                type="automation_stopped",
+                source=OrderEvent.Source.AUTOMATION,
+                reason=f"the store's rules moved this order {depth} times in a row: its {order.status} "
+                "rules were not run (do some rules undo each other?)",
+            )
+            for order, _ in entering
         )
         return
     _chain.depth = depth + 1
     try:
-        # Unique per order and status entry: notifications' idempotency keys are global.
-        entry_rules_run(order, entry, key=f"order:{order.pk}:entered:{order.status_version}")
+        entry_rules_run_many(entering)
     finally:
         _chain.depth = depth
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -86,17 +86,31 @@ def rules_run_for_event(
     return rules_run(order_id, trigger, key=key, status_version=status_version, **match)
 
 
-def entry_rules_run(order: Order, rules: list[Rule], *, key: str) -> list[Planned]:
-    """Run a status entry's ``rules`` on ``order`` in the caller's transaction (which holds the
-    order's lock), in their order; once one of them has moved the order on, the rest have nothing
-    left to act on."""
-    entered = order.status_version
-    planned = []
-    for rule in sorted(rules, key=lambda rule: (rule.position, rule.pk)):
-        if order.status_version != entered:
-            break
-        planned.append(rule_run(rule, order, key=key))
-    return [plan for plan in planned if plan.lines]
+def entry_rules_run_many(entering: list[tuple[Order, list[Rule]]]) -> dict[int, list[Planned]]:
+    """Run each order's status entry ``rules`` on it, in the caller's transaction (which holds the
+    orders' locks): per order in the rules' order, and once one of them has moved the order on,
+    the rest have nothing left to act on. A rule shared by many of the orders (a batch of one
+    store's orders entering one status) runs once for all of them (``rule_run_many``). The plans
+    that did something, by order id."""
+    entered = {order.pk: order.status_version for order, _ in entering}
+    keys = {order.pk: f"order:{order.pk}:entered:{order.status_version}" for order, _ in entering}
+    orders_of: dict[int, list[Order]] = {}
+    rules: dict[int, Rule] = {}
+    for order, order_rules in entering:
+        for rule in order_rules:
+            rules[rule.pk] = rule
+            orders_of.setdefault(rule.pk, []).append(order)
+    planned: dict[int, list[Planned]] = {order.pk: [] for order, _ in entering}
+    for rule in sorted(rules.values(), key=lambda rule: (rule.position, rule.pk)):
+        # Unique per order and status entry: notifications' idempotency keys are global.
+        still = [order for order in orders_of[rule.pk] if order.status_version == entered[order.pk]]
+        if not still:
+            continue
+        plans = rule_run_many(rule, still, keys=[keys[order.pk] for order in still])
+        for order, plan in zip(still, plans, strict=True):
+            if plan.lines:
+                planned[order.pk].append(plan)
+    return planned
 
 
 def rule_run(rule: Rule, order: Order, *, key: str, dry_run: bool = False, now=None) -> Planned:
@@ -123,19 +137,42 @@ def rule_run_many(
 
 # --- timers --------------------------------------------------------------------------------------
 def status_entry_rules(order: Order) -> list[Rule]:
-    """The store's enabled rules an order entering its current status concerns, in one query:
-    the entry rules and the timers' rules of that status, and the carrier-news waits in flight."""
-    concerned = Q(trigger__in=(Trigger.ENTERED_STATUS, Trigger.IN_STATUS_FOR), status=order.status)
-    if order.status in IN_FLIGHT:
+    return status_entry_rules_for([order])[order.pk]
+
+
+def status_entry_rules_for(orders: list[Order]) -> dict[int, list[Rule]]:
+    """The store's enabled rules each order entering its current status concerns, in one query
+    for them all: the entry rules and the timers' rules of that status, and the carrier-news waits
+    in flight. By order id."""
+    concerned = Q(
+        trigger__in=(Trigger.ENTERED_STATUS, Trigger.IN_STATUS_FOR),
+        status__in={order.status for order in orders},
+    )
+    if any(order.status in IN_FLIGHT for order in orders):
         concerned |= Q(trigger=Trigger.SHIPMENT_STALE)
-    return list(Rule.objects.filter(concerned, store_id=order.store_id, enabled=True))
+    stores = {order.store_id for order in orders}
+    rules = list(Rule.objects.filter(concerned, store_id__in=stores, enabled=True))
+    return {order.pk: [rule for rule in rules if _concerns(rule, order)] for order in orders}
+
+
+def _concerns(rule: Rule, order: Order) -> bool:
+    if rule.store_id != order.store_id:
+        return False
+    if rule.trigger == Trigger.SHIPMENT_STALE:
+        return order.status in IN_FLIGHT
+    return rule.status == order.status
 
 
 def timers_for_status_entry(order: Order, rules: list[Rule]) -> None:
-    """The order just entered its status (inside the transition's transaction): start the timers of
-    ``rules`` that wait (``status_entry_rules``), and let every timer of the status it left die."""
-    Timer.objects.filter(order=order, state=Timer.State.PENDING).exclude(
-        status_version=order.status_version
+    timers_for_status_entries([order], {order.pk: rules})
+
+
+def timers_for_status_entries(orders: list[Order], rules_of: dict[int, list[Rule]]) -> None:
+    """The orders just entered their statuses (inside the transitions' transaction): start the
+    timers of their rules that wait (``status_entry_rules_for``), and let every timer of the
+    statuses they left die. Two statements, however many orders."""
+    Timer.objects.filter(order__in=[order.pk for order in orders], state=Timer.State.PENDING).exclude(
+        status_version=F("order__status_version")
     ).update(state=Timer.State.DEAD, outcome="the order moved on")
     now = timezone.now()
     Timer.objects.bulk_create(
@@ -147,7 +184,8 @@ def timers_for_status_entry(order: Order, rules: list[Rule]) -> None:
                 status_version=order.status_version,
                 due_at=now + timedelta(minutes=rule.delay_minutes),
             )
-            for rule in rules
+            for order in orders
+            for rule in rules_of[order.pk]
             if rule.trigger in TIMER_TRIGGERS
         ],
         ignore_conflicts=True,  # a replayed status entry keeps its timers

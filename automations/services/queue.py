@@ -16,6 +16,7 @@ from orders.models import OrderEvent
 from orders.transitions import FINAL_STATUSES, OrderStatus
 
 CLOSED_BY_AN_AGENT = "marked done by an agent"
+CLOSE_FIELDS = ["state", "closed_at", "close_reason", "closed_by"]
 _WHO = {
     OrderEvent.Source.CUSTOMER: "the customer",
     OrderEvent.Source.STORE: "the store",
@@ -47,33 +48,55 @@ def queue_entry_close(entry: QueueEntry, *, actor) -> bool:
 def queue_entry_close_settled(order, event: OrderEvent) -> QueueEntry | None:
     """``order`` just entered its status through ``event`` (inside the change's transaction): close
     its open entry if that settles it; the entry closed, or None."""
-    settles = event.from_status == OrderStatus.AWAITING_CONFIRMATION or order.status in FINAL_STATUSES
-    if not settles:
-        return None
-    entry = QueueEntry.objects.select_for_update().filter(order=order, state=QueueEntry.State.OPEN).first()
-    if entry is None:
-        return None
-    reason = f"order {event.type} by {_who(event)}"  # e.g. "order confirmed by the customer"
-    _close(entry, reason=reason, user=event.actor)
-    OrderEvent.objects.create(
-        order=order,
-        type="queue_entry_closed",
-        source=OrderEvent.Source.SYSTEM,
-        reason=reason,
-        payload={
-            "queue_entry_id": entry.pk,
-            "priority": entry.priority,
-            "queue_reason": entry.reason,
-            "closed_by_event_id": event.pk,
-        },
+    return queue_entries_close_settled([(order, event)]).get(order.pk)
+
+
+def queue_entries_close_settled(entries: list[tuple]) -> dict[int, QueueEntry]:
+    """``queue_entry_close_settled`` for a batch of status entries ((order, event) pairs): one read
+    when none settles anything (a carrier's batch of news mostly), a few statements otherwise.
+    The entries closed, by order id."""
+    settling = {
+        order.pk: event
+        for order, event in entries
+        if event.from_status == OrderStatus.AWAITING_CONFIRMATION or order.status in FINAL_STATUSES
+    }
+    if not settling:
+        return {}
+    open_entries = QueueEntry.objects.select_for_update().filter(
+        order_id__in=list(settling), state=QueueEntry.State.OPEN
     )
-    return entry
+    closed, facts = {}, []
+    for entry in open_entries:
+        if entry.order_id in closed:
+            continue  # one open entry per order; should there be two, the first is closed
+        event = settling[entry.order_id]
+        reason = f"order {event.type} by {_who(event)}"  # e.g. "order confirmed by the customer"
+        _close(entry, reason=reason, user=event.actor, save=False)
+        closed[entry.order_id] = entry
+        facts.append(
+            OrderEvent(
+                order_id=entry.order_id,
+                type="queue_entry_closed",
+                source=OrderEvent.Source.SYSTEM,
+                reason=reason,
+                payload={
+                    "queue_entry_id": entry.pk,
+                    "priority": entry.priority,
+                    "queue_reason": entry.reason,
+                    "closed_by_event_id": event.pk,
+                },
+            )
+        )
+    QueueEntry.objects.bulk_update(closed.values(), CLOSE_FIELDS)
+    OrderEvent.objects.bulk_create(facts)
+    return closed
 
 
-def _close(entry: QueueEntry, *, reason: str, user) -> None:
+def _close(entry: QueueEntry, *, reason: str, user, save: bool = True) -> None:
     entry.state, entry.closed_at = QueueEntry.State.DONE, timezone.now()
     entry.close_reason, entry.closed_by = reason[:300], user
-    entry.save(update_fields=["state", "closed_at", "close_reason", "closed_by"])
+    if save:
+        entry.save(update_fields=CLOSE_FIELDS)
 
 
 def _who(event: OrderEvent) -> str:

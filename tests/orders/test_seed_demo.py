@@ -159,6 +159,8 @@ def test_every_message_of_the_past_went_through_the_sandbox_and_reached_the_cust
     live = Order.objects.order_by("-placed_at").first()
     # The live order's and those of the orders sent to the sandbox carrier now wait for the worker.
     past = Message.objects.exclude(order=live).exclude(order__shipments__account__isnull=False)
+    # Played up to now: in the store's night the last ones wait for quiet hours to end, as they should.
+    past = past.exclude(status="queued", next_attempt_at__gt=timezone.now())
     assert past.count() > 150
     assert set(past.values_list("provider", flat=True)) == {"sandbox"}
     assert set(past.values_list("status", flat=True)) <= {"sent", "delivered", "read"}
